@@ -1,0 +1,3 @@
+"""reconciler: audiences as code."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Provider clients. `make_provider(name, settings, env)` builds one with its injected httpx client."""

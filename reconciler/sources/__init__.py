@@ -1,0 +1,28 @@
+"""Source files -> normalised, validated, de-duplicated members. Public API of the package.
+
+Contract (other modules rely on exactly these names; internals live in sibling modules):
+
+- `scan_source(spec, key)` streams a source once and returns a `SourceScan`: row statistics, every
+  invalid row (masked), and the audience's `MemberSet` of keyed fingerprints and its digest.
+- `iter_members(spec)` streams the valid, de-duplicated members in source order (first occurrence
+  wins), normalised exactly as `scan_source` does; used to render upload files at apply time.
+- `render_upload(spec, provider, members, dest)` writes the provider's upload CSV to `dest`
+  deterministically and streaming, returning an `UploadFile`.
+- `fingerprint(member, key)` is the (identity, attributes) fingerprint pair of one member.
+"""
+
+from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan, UploadFile
+from reconciler.sources.scan import fingerprint, iter_members, render_upload, scan_source, write_rejects
+
+__all__ = [
+    "Member",
+    "MemberSet",
+    "RowIssue",
+    "SourceScan",
+    "UploadFile",
+    "fingerprint",
+    "iter_members",
+    "render_upload",
+    "scan_source",
+    "write_rejects",
+]

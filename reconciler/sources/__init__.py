@@ -8,11 +8,19 @@ Contract (other modules rely on exactly these names; internals live in sibling m
   wins), normalised exactly as `scan_source` does; used to render upload files at apply time.
 - `render_upload(spec, provider, members, dest)` writes the provider's upload CSV to `dest`
   deterministically and streaming, returning an `UploadFile`.
-- `fingerprint(member, key)` is the (identity, attributes) fingerprint pair of one member.
+- `read_headers(source)` is the header row, for the declaration's column checks.
+- `fingerprint(member, identity_field, key)` is the (identity, attributes) fingerprint pair of one member.
 """
 
 from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan, UploadFile
-from reconciler.sources.scan import fingerprint, iter_members, render_upload, scan_source, write_rejects
+from reconciler.sources.scan import (
+    fingerprint,
+    iter_members,
+    read_headers,
+    render_upload,
+    scan_source,
+    write_rejects,
+)
 
 __all__ = [
     "Member",
@@ -22,6 +30,7 @@ __all__ = [
     "UploadFile",
     "fingerprint",
     "iter_members",
+    "read_headers",
     "render_upload",
     "scan_source",
     "write_rejects",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from reconciler.model import AudienceSpec
+from reconciler.model import AudienceSpec, SourceSpec
 from reconciler.sources.members import Member, SourceScan, UploadFile
 
 
@@ -32,4 +32,9 @@ def render_upload(spec: AudienceSpec, members: Iterable[Member], dest: Path) -> 
 
 def write_rejects(scan: SourceScan, dest: Path) -> None:
     """Write `scan.issues` as CSV (row, reason, column, masked value)."""
+    raise NotImplementedError
+
+
+def read_headers(source: SourceSpec) -> list[str]:
+    """The header row of a source (BOM stripped, delimiter sniffed); SourceError if unreadable."""
     raise NotImplementedError

@@ -9,7 +9,8 @@ Contract (other modules rely on exactly these names; internals live in sibling m
 - `render_upload(spec, provider, members, dest)` writes the provider's upload CSV to `dest`
   deterministically and streaming, returning an `UploadFile`.
 - `read_headers(source)` is the header row, for the declaration's column checks.
-- `fingerprint(member, identity_field, key)` is the (identity, attributes) fingerprint pair of one member.
+- `upload_headers(spec)` names the upload file's columns per mapped field.
+- `fingerprint(member, key)` is the (identity, attributes) fingerprint pair of one member.
 """
 
 from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan, UploadFile
@@ -19,6 +20,7 @@ from reconciler.sources.scan import (
     read_headers,
     render_upload,
     scan_source,
+    upload_headers,
     write_rejects,
 )
 
@@ -33,5 +35,6 @@ __all__ = [
     "read_headers",
     "render_upload",
     "scan_source",
+    "upload_headers",
     "write_rejects",
 ]

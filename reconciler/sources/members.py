@@ -21,10 +21,13 @@ class Member:
     country: str | None = None
     identifier: str | None = None
 
-    def identity(self, field_name: str) -> str:
-        """The identity string for `field_name` ('phone' or 'email'), e.g. 'phone:+14155550123'."""
-        value = self.phone if field_name == "phone" else self.email
-        return f"{field_name}:{value}"
+    def identity(self) -> str:
+        """The member's identity: its phone when it has one, else its e-mail.
+
+        E.g. 'phone:+14155550123' or 'email:jane@example.com'."""
+        if self.phone:
+            return f"phone:{self.phone}"
+        return f"email:{self.email}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,10 @@ def iter_members(spec: AudienceSpec) -> Iterator[Member]:
     raise NotImplementedError
 
 
-def fingerprint(member: Member, identity_field: str, key: bytes) -> tuple[int, int]:
-    """(identity fp 64-bit, attributes fp 32-bit), keyed with `key` (HMAC-SHA256 truncations)."""
+def fingerprint(member: Member, key: bytes) -> tuple[int, int]:
+    """(identity fp 64-bit, attributes fp 32-bit), keyed with `key` (HMAC-SHA256 truncations).
+
+    The identity is `member.identity()`; the attributes are every other mapped field."""
     raise NotImplementedError
 
 
@@ -37,4 +39,10 @@ def write_rejects(scan: SourceScan, dest: Path) -> None:
 
 def read_headers(source: SourceSpec) -> list[str]:
     """The header row of a source (BOM stripped, delimiter sniffed); SourceError if unreadable."""
+    raise NotImplementedError
+
+
+def upload_headers(spec: AudienceSpec) -> dict[str, str]:
+    """Mapped field -> header used in the rendered upload file for `spec.provider`
+    (e.g. CommBox {"phone": "phone1", ...}); providers use it for column names and mappings."""
     raise NotImplementedError

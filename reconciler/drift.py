@@ -1,0 +1,272 @@
+"""Drift: what the providers say about the audiences the state manages.
+
+`detect_drift` and `fold_findings` are pure. `refresh_state` is the one function doing I/O, and only
+through the `Provider` objects it is given (it reads, never writes): `reconciler refresh` and
+`reconciler plan --refresh` both call it.
+
+Finding kinds (stable codes, used in JSON output and as plan reasons):
+  gone_at_provider        the provider no longer knows the audience
+  renamed_at_provider     its display name differs from the one recorded in state
+  member_count_differs    the provider counts a different number of members than state records
+  dynamic_at_provider     a CommBox audience is Dynamic where the tool manages Static lists only
+  failed_at_provider      the provider reports the audience failed (Whop status `failed`)
+  not_ready_at_provider   the audience is still processing (informational, not drift)
+  interrupted_create      a create was interrupted; candidates found by name are offered for import
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import NotFoundError
+from reconciler.providers.base import Provider, RemoteAudience
+from reconciler.state import AudienceState, Intent, State
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reconciler.engine import Project
+
+GONE = "gone_at_provider"
+RENAMED = "renamed_at_provider"
+COUNT = "member_count_differs"
+DYNAMIC = "dynamic_at_provider"
+FAILED = "failed_at_provider"
+NOT_READY = "not_ready_at_provider"
+INTERRUPTED = "interrupted_create"
+
+#: Kinds that are not drift (they do not make `--detailed-exitcode` return 2).
+INFORMATIONAL: frozenset[str] = frozenset({NOT_READY})
+
+_SETTLED_STATUSES = frozenset({"ready", "partial", "failed"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One fact a provider reported that the state does not reflect."""
+
+    key: str
+    provider: str
+    kind: str
+    message: str
+    provider_id: str | None = None
+    before: Any = None  # what state records
+    after: Any = None  # what the provider reports
+
+    @property
+    def is_drift(self) -> bool:
+        return self.kind not in INFORMATIONAL
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.key,
+            "provider": self.provider,
+            "kind": self.kind,
+            "provider_id": self.provider_id,
+            "before": self.before,
+            "after": self.after,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """A provider audience that an interrupted create probably made, offered for `reconciler import`."""
+
+    key: str
+    provider: str
+    name: str
+    intent_id: str
+    candidates: tuple[str, ...]  # provider ids whose name matches and that no key manages
+
+    @property
+    def commands(self) -> list[str]:
+        """The command(s) that adopt it (one per candidate; more than one means: pick one)."""
+        return [f"reconciler import {self.key} {pid}" for pid in self.candidates]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.key,
+            "provider": self.provider,
+            "name": self.name,
+            "intent_id": self.intent_id,
+            "candidates": list(self.candidates),
+            "commands": self.commands,
+        }
+
+
+@dataclass
+class RefreshResult:
+    """What a refresh found, and the state with those provider-side facts folded in (a copy)."""
+
+    findings: list[Finding]
+    state: State
+    adoptions: list[Adoption] = field(default_factory=list)
+    checked: int = 0  # managed audiences read
+
+    @property
+    def has_drift(self) -> bool:
+        return any(f.is_drift for f in self.findings)
+
+    @property
+    def gone(self) -> set[str]:
+        """Keys of audiences gone at the provider (removed from `state`; plan them as create)."""
+        return {f.key for f in self.findings if f.kind == GONE}
+
+    def reasons(self, key: str) -> list[str]:
+        """Drift kinds found for `key`, for use as plan reasons."""
+        return [f.kind for f in self.findings if f.key == key and f.is_drift]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": "1",
+            "checked": self.checked,
+            "drift": self.has_drift,
+            "findings": [f.to_dict() for f in self.findings],
+            "adoptions": [a.to_dict() for a in self.adoptions],
+        }
+
+
+def detect_drift(entry: AudienceState, remote: RemoteAudience | None) -> list[Finding]:
+    """Compare one state entry with what its provider reports (None: the provider does not know it)."""
+
+    def finding(kind: str, message: str, before: Any = None, after: Any = None) -> Finding:
+        return Finding(entry.key, entry.provider, kind, message, entry.provider_id, before, after)
+
+    if remote is None:
+        return [
+            finding(
+                GONE,
+                f"{entry.provider} audience {entry.provider_id} no longer exists; "
+                "the next plan creates it again",
+            )
+        ]
+    found: list[Finding] = []
+    if remote.name != entry.name:
+        found.append(
+            finding(RENAMED, f"renamed at {entry.provider}: {entry.name!r} -> {remote.name!r}", entry.name,
+                    remote.name)
+        )
+    if remote.kind is not None and remote.kind.lower() == "dynamic":
+        found.append(
+            finding(DYNAMIC, f"{entry.provider} audience {entry.provider_id} is Dynamic; only Static "
+                    "audiences can be managed", "Static", remote.kind)
+        )
+    status = remote.status.lower()
+    if status == "failed":
+        detail = f": {remote.error_message}" if remote.error_message else ""
+        found.append(finding(FAILED, f"status failed at {entry.provider}{detail}", "ready", remote.status))
+    elif status not in _SETTLED_STATUSES:
+        found.append(finding(NOT_READY, f"still {remote.status} at {entry.provider}", None, remote.status))
+        return found  # counts are meaningless while the provider is still processing
+    if remote.member_count is not None and remote.member_count != entry.member_count:
+        found.append(
+            finding(COUNT, f"{remote.member_count:,} members at {entry.provider}, state records "
+                    f"{entry.member_count:,}", entry.member_count, remote.member_count)
+        )
+    return found
+
+
+def fold_findings(state: State, findings: list[Finding]) -> State:
+    """A deep copy of `state` with the provider-side facts of `findings` recorded.
+
+    Gone audiences are dropped (the plan then creates them); names and member counts take the
+    provider's values; Dynamic/failed status is kept in `extra` so plans and apply can refuse.
+    Member fingerprints and pending intents are left untouched."""
+    folded = copy.deepcopy(state)
+    for item in findings:
+        entry = folded.audiences.get(item.key)
+        if entry is None or entry.provider_id != item.provider_id:
+            continue
+        if item.kind == GONE:
+            del folded.audiences[item.key]
+        elif item.kind == RENAMED:
+            _record_name(entry, str(item.after))
+        elif item.kind == COUNT:
+            entry.member_count = int(item.after)
+        elif item.kind == DYNAMIC:
+            entry.extra["remote_kind"] = item.after
+        elif item.kind == FAILED:
+            entry.extra["remote_status"] = item.after
+    return folded
+
+
+def _record_name(entry: AudienceState, name: str) -> None:
+    """Record that the audience is now called `name` at its provider, in the entry's name, its settings
+    record and that record's digest (the same canonical JSON as `diff.settings_digest`), so the next
+    plan sees the difference from the declared name."""
+    entry.name = name
+    record = entry.extra.get("settings")
+    if isinstance(record, dict):
+        record = {**record, "name": name}
+        entry.extra["settings"] = record
+        canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        entry.settings_digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    else:  # applied by a tool that kept no record: let the plan see settings as changed
+        entry.settings_digest = ""
+
+
+def pending_creates(state: State) -> list[Intent]:
+    """Create intents that were never settled (a run died between the call and the state write)."""
+    return [i for i in state.intents if i.operation.startswith("create")]
+
+
+def match_interrupted(
+    intent: Intent, candidates: list[RemoteAudience], managed_ids: set[tuple[str, str]]
+) -> tuple[Finding, Adoption | None]:
+    """Describe an interrupted create given the provider audiences carrying its name."""
+    free = tuple(c.id for c in candidates if (intent.provider, c.id) not in managed_ids)
+    if not free:
+        message = (
+            f"a create of {intent.name!r} was interrupted ({intent.started_at}) and nothing by that name "
+            f"exists at {intent.provider}; the next apply settles it"
+        )
+        return Finding(intent.key, intent.provider, INTERRUPTED, message, None, None, None), None
+    adoption = Adoption(intent.key, intent.provider, intent.name, intent.id, free)
+    if len(free) == 1:
+        hint = f"run `{adoption.commands[0]}` to adopt it"
+    else:
+        hint = (
+            f"{len(free)} audiences carry that name ({', '.join(free)}); "
+            f"adopt one with `reconciler import {intent.key} ID`"
+        )
+    message = f"a create of {intent.name!r} was interrupted; found at {intent.provider}: {hint}"
+    return Finding(intent.key, intent.provider, INTERRUPTED, message, free[0], None, list(free)), adoption
+
+
+def refresh_state(project: Project, providers: Mapping[str, Provider]) -> RefreshResult:
+    """Read every managed audience (and every interrupted create) back from its provider.
+
+    `providers` maps provider name -> client for at least every provider the state uses
+    (see `providers_in_use`); a missing one raises KeyError. Provider errors propagate."""
+    return refresh(project.state, providers)
+
+
+def refresh(state: State, providers: Mapping[str, Provider]) -> RefreshResult:
+    """`refresh_state` on a bare State (what `refresh --write` uses under the lock)."""
+    findings: list[Finding] = []
+    for key in sorted(state.audiences):
+        entry = state.audiences[key]
+        try:
+            remote = providers[entry.provider].read(entry.provider_id)
+        except NotFoundError:
+            remote = None
+        findings.extend(detect_drift(entry, remote))
+    managed = {(e.provider, e.provider_id) for e in state.audiences.values()}
+    adoptions: list[Adoption] = []
+    for intent in pending_creates(state):
+        named = providers[intent.provider].find_by_name(intent.name)
+        found, adoption = match_interrupted(intent, named, managed)
+        findings.append(found)
+        if adoption is not None:
+            adoptions.append(adoption)
+    return RefreshResult(findings, fold_findings(state, findings), adoptions, checked=len(state.audiences))
+
+
+def providers_in_use(state: State) -> list[str]:
+    """Provider names a refresh of `state` must talk to (managed audiences and pending creates)."""
+    names = {e.provider for e in state.audiences.values()} | {i.provider for i in pending_creates(state)}
+    return sorted(names)

@@ -8,12 +8,21 @@ Public API (commands and the executor rely on these names):
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler import __version__
+from reconciler.diff import Desired, diff, provider_settings
+from reconciler.errors import Problem, StalePlanError, UsageError
+from reconciler.guards import apply_guards
 from reconciler.model import Declaration
-from reconciler.plan import Plan
+from reconciler.plan import Inputs, Plan
 from reconciler.sources.members import SourceScan
+from reconciler.sources.scan import scan_source
 from reconciler.state import State, StateStore
 
 
@@ -32,18 +41,137 @@ class Project:
     state: State
     key: bytes  # fingerprint key
     scans: dict[str, SourceScan] = field(default_factory=dict)  # audience key -> scan
+    config_display: str = ""  # the config path as the user gave it (recorded in plans)
+
+
+def _check_keys(flag: str, keys: Iterable[str], known: Collection[str]) -> None:
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        listed = ", ".join(unknown)
+        raise UsageError(f"{flag} names no audience in the declaration or the state: {listed}")
 
 
 def load_project(config: Path, state_dir: Path, targets: list[str] | None = None) -> Project:
     """Load and validate the declaration, the state, and scan the (targeted) audiences' sources."""
-    raise NotImplementedError
+    from reconciler.config import load_declaration
+
+    declaration = load_declaration(config)
+    store = StateStore(state_dir)
+    state = store.load()
+    _check_keys("--target", targets or (), set(declaration.audiences) | set(state.audiences))
+    key = store.fingerprint_key(state)
+    wanted = set(targets) if targets else set(declaration.audiences)
+    scans = {k: scan_source(spec, key) for k, spec in sorted(declaration.audiences.items()) if k in wanted}
+    return Project(declaration, store, state, key, scans, config_display=str(config))
 
 
-def make_plan(project: Project, options: PlanOptions) -> Plan:
+def _desired(project: Project, keys: Collection[str] | None) -> dict[str, Desired]:
+    declaration = project.declaration
+    result: dict[str, Desired] = {}
+    for key, spec in sorted(declaration.audiences.items()):
+        if keys is not None and key not in keys:
+            continue
+        scan = project.scans.get(key)
+        if scan is None:  # a project loaded for other targets: scan what this plan needs
+            scan = project.scans[key] = scan_source(spec, project.key)
+        settings = provider_settings(declaration, spec.provider, os.environ)
+        result[key] = Desired(spec=spec, scan=scan, settings=settings)
+    return result
+
+
+def _validate_options(project: Project, options: PlanOptions) -> None:
+    declared = set(project.declaration.audiences)
+    known = declared | set(project.state.audiences)
+    _check_keys("--target", options.targets, known)
+    _check_keys("--allow-shrink", options.allow_shrink, known)
+    _check_keys("--allow-destroy", options.allow_destroy, known)
+    _check_keys("--replace", options.replace, known)
+    not_declared = sorted(set(options.replace) - declared)
+    if not_declared:
+        raise UsageError(
+            f"--replace needs an audience in the declaration; not declared: {', '.join(not_declared)}"
+        )
+    outside = sorted(set(options.replace) - set(options.targets)) if options.targets else []
+    if outside:
+        raise UsageError(f"--replace names audiences outside --target: {', '.join(outside)}")
+
+
+def make_plan(project: Project, options: PlanOptions, *, now: datetime | None = None) -> Plan:
     """Diff the project against its state (pure given the loaded project), guards applied."""
-    raise NotImplementedError
+    _validate_options(project, options)
+    keys: set[str] | None = set(options.targets) if options.targets else None
+    desired = _desired(project, keys)
+    changes, warnings = diff(
+        desired, project.state, project.store.members, keys=keys, replace=set(options.replace)
+    )
+    apply_guards(
+        changes,
+        project.declaration.audiences,
+        project.state,
+        allow_shrink=set(options.allow_shrink),
+        allow_destroy=set(options.allow_destroy),
+    )
+    inputs = Inputs(
+        config=project.config_display or str(project.declaration.path),
+        config_sha256=project.declaration.sha256,
+        sources={want.scan.source: want.scan.sha256 for want in desired.values()},
+        state_lineage=project.state.lineage,
+        state_serial=project.state.serial,
+        targets=sorted(options.targets),
+        replace=sorted(options.replace),
+    )
+    created = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Plan(changes=changes, inputs=inputs, created_at=created, tool_version=__version__,
+                warnings=warnings)
+
+
+def _file_sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _state_moved(plan: Plan, state: State) -> str | None:
+    was, now = plan.inputs, state
+    if was.state_lineage == now.lineage and was.state_serial == now.serial:
+        return None
+    if was.state_lineage is None:
+        return (
+            f"the plan was made from empty state, but the state now has lineage {now.lineage} "
+            f"serial {now.serial} (was this plan applied already?)"
+        )
+    if now.lineage is None:
+        return f"the plan was made from state lineage {was.state_lineage}, but the state is now empty"
+    if was.state_lineage != now.lineage:
+        return f"the state lineage changed from {was.state_lineage} to {now.lineage}"
+    return f"the state serial moved from {was.state_serial} to {now.serial} (another apply ran since)"
 
 
 def check_plan_current(plan: Plan, project: Project) -> None:
     """Raise StalePlanError if the plan's recorded inputs no longer match the project."""
-    raise NotImplementedError
+    problems: list[Problem] = []
+    state_dir = str(project.store.directory)
+    moved = _state_moved(plan, project.state)
+    if moved:
+        problems.append(Problem(state_dir, 0, 0, moved))
+    if plan.inputs.config_sha256 != project.declaration.sha256:
+        problems.append(Problem(plan.inputs.config, 0, 0, "the declaration changed since the plan was made"))
+    scanned = {scan.source: scan.sha256 for scan in project.scans.values()}
+    for source, sha in sorted(plan.inputs.sources.items()):
+        current = scanned.get(source)
+        if current is None:
+            current = _file_sha256(project.declaration.base_dir / source)
+        if current is None:
+            problems.append(Problem(source, 0, 0, "the source file is gone or unreadable"))
+        elif current != sha:
+            problems.append(Problem(source, 0, 0, "the source file changed since the plan was made"))
+    if problems:
+        raise StalePlanError(
+            "The saved plan is stale: its inputs moved since it was made. Run `reconciler plan` again.",
+            problems=problems,
+        )

@@ -9,13 +9,13 @@ JSON contract (`format_version: "1"`), one change per audience key:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 FORMAT_VERSION = "1"
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     REPLACE = "replace"
@@ -31,8 +31,19 @@ STRATEGY_ADD_REMOVE = "add_remove_members"  # Smallest: POST/DELETE /audience/{i
 STRATEGY_APPEND = "append"  # Whop: add_people with the new members only
 STRATEGY_CREATE_THEN_DELETE = "create_then_delete"  # new audience, wait usable, delete the old one
 STRATEGY_PATCH_RENAME = "patch_rename"  # Whop: PATCH /audiences/{id} {name}
+STRATEGY_CREATE_THEN_FORGET = "create_then_forget"  # CommBox: new audience; the old one stays, unmanaged
 STRATEGY_DELETE = "delete"
 STRATEGY_FORGET = "forget"
+
+# Symbols the renderings use for each action.
+ACTION_SYMBOLS: dict[str, str] = {
+    "create": "+",
+    "update": "~",
+    "replace": "±",
+    "delete": "-",
+    "forget": "!",
+    "no-op": " ",
+}
 
 
 @dataclass
@@ -130,6 +141,7 @@ class Plan:
     created_at: str = ""
     tool_version: str = ""
     format_version: str = FORMAT_VERSION
+    warnings: list[str] = field(default_factory=list)  # plan-wide, not tied to one planned audience
 
     def summary(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}
@@ -153,6 +165,7 @@ class Plan:
             "inputs": asdict(self.inputs),
             "summary": self.summary(),
             "changes": [c.to_dict() for c in self.changes],
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -164,4 +177,5 @@ class Plan:
             created_at=data.get("created_at", ""),
             tool_version=data.get("tool_version", ""),
             format_version=data["format_version"],
+            warnings=list(data.get("warnings", [])),
         )

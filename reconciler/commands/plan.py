@@ -1,0 +1,76 @@
+"""`reconciler plan`: diff the declaration against the state, offline and read-only.
+
+Exit codes: 0 (no changes, or changes without --detailed-exitcode), 2 (changes pending with
+--detailed-exitcode), 3 (a safety guard refused a change; the plan is still shown), 1 (error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from reconciler import console
+from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.engine import PlanOptions, load_project, make_plan
+from reconciler.errors import UsageError
+from reconciler.planfile import save_plan
+from reconciler.render import FORMATS, render
+
+EXIT_CHANGES = 2
+EXIT_REFUSED = 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `plan` command."""
+    parser = subparsers.add_parser(
+        "plan", help="show what apply would change (offline, read-only)",
+        description="Diff the declaration and its sources against the state. Needs no token.",
+    )
+    add_config_flags(parser)
+    parser.add_argument("--out", metavar="FILE", help="save the plan as JSON for `reconciler apply FILE`")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="rendering (default: text)")
+    parser.add_argument("--detailed-exitcode", action="store_true",
+                        help="exit 2 when there are changes (0 when none)")
+    parser.add_argument("--target", action="append", default=[], metavar="KEY",
+                        help="plan only this audience (repeatable)")
+    parser.add_argument("--replace", action="append", default=[], metavar="KEY",
+                        help="plan a replacement of this audience (repeatable)")
+    parser.add_argument("--allow-shrink", action="append", default=[], metavar="KEY",
+                        help="allow this audience to lose more members than its max_shrink")
+    parser.add_argument("--allow-destroy", action="append", default=[], metavar="KEY",
+                        help="allow replacing, deleting or forgetting this protected audience")
+    parser.add_argument("--refresh", action="store_true", help="read the providers before planning")
+    parser.set_defaults(func=run)
+
+
+def print_rendering(doc: dict[str, object], fmt: str) -> None:
+    """Print a plan document in `fmt` to stdout (colour only when the console allows it)."""
+    rendered = render(doc, fmt)
+    if isinstance(rendered, str):
+        sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
+    else:
+        console.stdout().print(rendered, end="")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Make, optionally save, and print the plan; return the exit code."""
+    if args.refresh:
+        raise UsageError("plan --refresh is not yet supported; run `reconciler refresh` first")
+    options = PlanOptions(
+        targets=list(dict.fromkeys(args.target)),
+        replace=list(dict.fromkeys(args.replace)),
+        allow_shrink=list(dict.fromkeys(args.allow_shrink)),
+        allow_destroy=list(dict.fromkeys(args.allow_destroy)),
+    )
+    project = load_project(Path(args.config), state_dir(args), options.targets or None)
+    plan = make_plan(project, options)
+    if args.out:
+        save_plan(plan, Path(args.out))
+    print_rendering(plan.to_dict(), args.format)
+    if plan.refused:
+        sys.stderr.write(f"Refused by safety guard: {len(plan.refused)} change(s); see the plan above.\n")
+        return EXIT_REFUSED
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return 0

@@ -1,0 +1,335 @@
+"""Desired audiences vs state -> one `Change` per audience key. Pure: no I/O.
+
+The decision table (see DESIGN.md and providers/README.md):
+  * in config only                 -> create
+  * members changed                -> CommBox put_replace, Smallest add_remove_members,
+                                      Whop append (additions only) or replace/create_then_delete
+  * name changed                   -> Whop patch_rename; CommBox/Smallest replace (cannot rename)
+  * description / columns / provider settings / provider changed -> replace (CommBox columns: PUT)
+  * in state only                  -> delete (Whop, Smallest) or forget (CommBox cannot delete)
+  * `--replace KEY`                -> replace (reason replace_requested)
+  * member digest and settings digest equal -> no-op
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.model import AudienceSpec, Declaration
+from reconciler.plan import (
+    STRATEGY_ADD_REMOVE,
+    STRATEGY_APPEND,
+    STRATEGY_CREATE,
+    STRATEGY_CREATE_THEN_DELETE,
+    STRATEGY_CREATE_THEN_FORGET,
+    STRATEGY_DELETE,
+    STRATEGY_FORGET,
+    STRATEGY_PATCH_RENAME,
+    STRATEGY_PUT_REPLACE,
+    Action,
+    Change,
+    MemberCounts,
+    RowStats,
+)
+from reconciler.sources.members import MemberSet, SourceScan
+from reconciler.sources.scan import upload_headers
+from reconciler.state import AudienceState, Intent, State
+
+# Provider settings that change what a provider sees (the rest, if any, only tune the tool).
+RELEVANT_SETTINGS: dict[str, tuple[str, ...]] = {"commbox": (), "whop": ("account_id",), "smallest": ()}
+WHOP_ACCOUNT_ENV = "WHOP_ACCOUNT_ID"
+SMALLEST_MAX_MEMBERS = 10_000
+MAX_ROW_SAMPLES = 3
+
+# Reasons, in the order plans list them.
+REASON_ORDER: tuple[str, ...] = (
+    "replace_requested",
+    "added_to_config",
+    "removed_from_config",
+    "provider_changed",
+    "settings_changed",
+    "name_changed",
+    "description_changed",
+    "columns_changed",
+    "members_changed",
+    "members_removed",
+    "attributes_changed",
+)
+# Top-level key of the settings record -> the reason a change to it gives.
+_RECORD_REASONS: dict[str, str] = {
+    "provider": "provider_changed",
+    "name": "name_changed",
+    "description": "description_changed",
+    "columns": "columns_changed",
+    "settings": "settings_changed",
+}
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One declared audience as planned: its spec, its scanned source, its provider's settings."""
+
+    spec: AudienceSpec
+    scan: SourceScan
+    settings: Mapping[str, object]
+
+
+def provider_settings(
+    declaration: Declaration, provider: str, environ: Mapping[str, str]
+) -> dict[str, object]:
+    """The effective settings of `provider`: the declaration's, with env defaults (WHOP_ACCOUNT_ID)."""
+    settings = dict(declaration.providers.get(provider) or {})
+    if provider == "whop" and not settings.get("account_id") and environ.get(WHOP_ACCOUNT_ENV):
+        settings["account_id"] = environ[WHOP_ACCOUNT_ENV]
+    return settings
+
+
+def settings_record(spec: AudienceSpec, settings: Mapping[str, object]) -> dict[str, Any]:
+    """What the provider sees of an audience besides its members (canonical, JSON-able, no PII)."""
+    relevant = RELEVANT_SETTINGS.get(spec.provider, ())
+    return {
+        "provider": spec.provider,
+        "name": spec.name,
+        "description": spec.description if spec.provider == "smallest" else None,
+        "columns": dict(sorted(upload_headers(spec).items())),
+        "settings": {k: settings[k] for k in sorted(relevant) if settings.get(k) is not None},
+    }
+
+
+def settings_digest(spec: AudienceSpec, settings: Mapping[str, object]) -> str:
+    """sha256 of the canonical JSON of `settings_record`; the executor records it after apply."""
+    canonical = json.dumps(settings_record(spec, settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def applied_extra(spec: AudienceSpec, settings: Mapping[str, object]) -> dict[str, Any]:
+    """What the executor stores in `AudienceState.extra` so later plans can explain changes."""
+    return {"protect": spec.protect, "settings": settings_record(spec, settings)}
+
+
+def row_stats(scan: SourceScan) -> RowStats:
+    """The plan's row statistics of a scan, with up to three masked samples."""
+    samples = [
+        " ".join(part for part in (f"row {i.row}", i.reason, i.masked) if part)
+        for i in scan.issues[:MAX_ROW_SAMPLES]
+    ]
+    return RowStats(
+        read=scan.rows_read,
+        valid=scan.valid,
+        invalid=scan.invalid_count,
+        invalid_by_reason=dict(sorted(scan.invalid.items())),
+        duplicates=scan.duplicates,
+        conflicting_duplicates=scan.conflicting_duplicates,
+        samples=samples,
+    )
+
+
+def attribute_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Attribute-level changes between two settings records: 'columns.phone' -> {before, after}."""
+    result: dict[str, dict[str, Any]] = {}
+    tree = DeepDiff(dict(before), dict(after), view="tree")
+    for levels in tree.values():
+        for level in levels:
+            path = ".".join(str(p) for p in level.path(output_format="list"))
+            result[path] = {"before": _plain(level.t1), "after": _plain(level.t2)}
+    return dict(sorted(result.items()))
+
+
+def _plain(value: Any) -> Any:
+    """A deepdiff side as JSON data (deepdiff marks an absent side with NotPresent)."""
+    if value is None or isinstance(value, str | int | float | bool | list | dict):
+        return value
+    return None
+
+
+def _order(reasons: Iterable[str]) -> list[str]:
+    unique = set(reasons)
+    return [r for r in REASON_ORDER if r in unique] + sorted(unique - set(REASON_ORDER))
+
+
+def _replace_strategy(old_provider: str) -> str:
+    return STRATEGY_CREATE_THEN_FORGET if old_provider == "commbox" else STRATEGY_CREATE_THEN_DELETE
+
+
+def _abandon_warning(entry: AudienceState) -> str:
+    return (
+        f"CommBox cannot delete: audience {entry.provider_id} ({entry.name!r}) stays there, unmanaged, "
+        "after the new one is created"
+    )
+
+
+def _create(key: str, want: Desired) -> Change:
+    count = want.scan.member_count
+    return Change(
+        address=key,
+        provider=want.spec.provider,
+        action=Action.CREATE,
+        reasons=["added_to_config"],
+        strategy=STRATEGY_CREATE,
+        members=MemberCounts(before=0, after=count, added=count),
+        rows=row_stats(want.scan),
+        name_after=want.spec.name,
+        source=want.spec.source.display,
+    )
+
+
+def _removed(key: str, entry: AudienceState) -> Change:
+    members = MemberCounts(before=entry.member_count, after=0, removed=entry.member_count)
+    change = Change(
+        address=key,
+        provider=entry.provider,
+        action=Action.DELETE,
+        reasons=["removed_from_config"],
+        strategy=STRATEGY_DELETE,
+        members=members,
+        provider_id=entry.provider_id,
+        name_before=entry.name,
+    )
+    if entry.provider == "commbox":
+        change.action = Action.FORGET
+        change.strategy = STRATEGY_FORGET
+        change.warnings.append(f"CommBox cannot delete: audience {entry.provider_id} stays there, unmanaged")
+    return change
+
+
+def _existing(
+    key: str, want: Desired, entry: AudienceState, load_members: Callable[[AudienceState], MemberSet],
+    replace_requested: bool,
+) -> Change:
+    spec, scan = want.spec, want.scan
+    change = Change(
+        address=key,
+        provider=spec.provider,
+        action=Action.NOOP,
+        members=MemberCounts(before=entry.member_count, after=scan.member_count),
+        rows=row_stats(scan),
+        provider_id=entry.provider_id,
+        name_before=entry.name,
+        name_after=spec.name,
+        source=spec.source.display,
+    )
+    members_differ = scan.members.digest() != entry.member_digest
+    settings_differ = settings_digest(spec, want.settings) != entry.settings_digest
+    if not (members_differ or settings_differ or replace_requested):
+        return change
+
+    added = removed = changed = 0
+    if members_differ:
+        before = load_members(entry)
+        added, removed, changed = scan.members.diff(before)
+        change.members = MemberCounts(len(before), scan.member_count, added, removed, changed)
+
+    reasons: set[str] = set()
+    if settings_differ:
+        new_record = settings_record(spec, want.settings)
+        old_record = entry.extra.get("settings")
+        if isinstance(old_record, dict):
+            change.attribute_changes = attribute_changes(old_record, new_record)
+            reasons |= {_RECORD_REASONS.get(path.split(".")[0], "settings_changed")
+                        for path in change.attribute_changes}
+        if entry.provider != spec.provider:
+            reasons.add("provider_changed")
+            moved = {"before": entry.provider, "after": spec.provider}
+            change.attribute_changes.setdefault("provider", moved)
+        if entry.name != spec.name:
+            reasons.add("name_changed")
+            change.attribute_changes.setdefault("name", {"before": entry.name, "after": spec.name})
+        if not reasons:  # digest moved but no record to explain it (state written by an older tool)
+            reasons.add("settings_changed")
+
+    member_reasons: set[str] = set()
+    if members_differ and (added or removed or changed):
+        member_reasons.add("members_changed")
+        if spec.provider == "whop" and (removed or changed):
+            counts = (("members_removed", removed), ("attributes_changed", changed))
+            member_reasons = {reason for reason, n in counts if n}
+
+    needs_replace = replace_requested or bool(reasons & {"provider_changed", "settings_changed",
+                                                         "description_changed"})
+    if "name_changed" in reasons and spec.provider != "whop":
+        needs_replace = True
+    if "columns_changed" in reasons and spec.provider != "commbox":
+        needs_replace = True
+    if "settings_changed" in reasons and spec.provider == "commbox" and not (reasons - {"settings_changed"}):
+        needs_replace = replace_requested  # CommBox has no audience settings: a PUT carries the new file
+    if spec.provider == "whop" and member_reasons & {"members_removed", "attributes_changed"}:
+        needs_replace = True
+
+    all_reasons = reasons | member_reasons | ({"replace_requested"} if replace_requested else set())
+    change.reasons = _order(all_reasons)
+    if needs_replace:
+        change.action = Action.REPLACE
+        change.strategy = _replace_strategy(entry.provider)
+        if change.strategy == STRATEGY_CREATE_THEN_FORGET:
+            change.warnings.append(_abandon_warning(entry))
+    elif not all_reasons:  # members digest moved but the sets are equal (e.g. re-ordered storage)
+        change.action = Action.NOOP
+    else:
+        change.action = Action.UPDATE
+        change.strategy = _update_strategy(spec.provider, member_reasons, reasons)
+    if spec.provider == "smallest" and scan.member_count > SMALLEST_MAX_MEMBERS:
+        change.warnings.append(
+            f"Smallest accepts at most {SMALLEST_MAX_MEMBERS:,} members an audience; "
+            f"this source has {scan.member_count:,}"
+        )
+    return change
+
+
+def _update_strategy(provider: str, member_reasons: set[str], reasons: set[str]) -> str:
+    if provider == "commbox":
+        return STRATEGY_PUT_REPLACE
+    if provider == "smallest":
+        return STRATEGY_ADD_REMOVE
+    return STRATEGY_APPEND if member_reasons else STRATEGY_PATCH_RENAME
+
+
+def _intent_warning(intent: Intent) -> str:
+    target = f" of audience {intent.provider_id}" if intent.provider_id else ""
+    return (
+        f"an earlier apply was interrupted during {intent.operation}{target} at {intent.provider} "
+        f"(intent {intent.id}, started {intent.started_at}); apply will reconcile it first"
+    )
+
+
+def diff(
+    desired: Mapping[str, Desired],
+    state: State,
+    load_members: Callable[[AudienceState], MemberSet],
+    *,
+    keys: Collection[str] | None = None,
+    replace: Collection[str] = (),
+) -> tuple[list[Change], list[str]]:
+    """(changes sorted by key, plan-wide warnings) for `keys` (default: every key in either side).
+
+    `load_members(entry)` returns the fingerprints recorded for a state entry; it is called only
+    for audiences whose member digest moved."""
+    planned = sorted(set(desired) | set(state.audiences)) if keys is None else sorted(set(keys))
+    changes: list[Change] = []
+    for key in planned:
+        want, entry = desired.get(key), state.audiences.get(key)
+        if want is not None and entry is None:
+            change = _create(key, want)
+            if key in replace:
+                change.warnings.append("--replace has nothing to replace: the audience is new")
+        elif want is not None and entry is not None:
+            change = _existing(key, want, entry, load_members, key in replace)
+        elif entry is not None:
+            change = _removed(key, entry)
+        else:
+            continue
+        changes.append(change)
+    by_key = {c.address: c for c in changes}
+    plan_warnings: list[str] = []
+    for intent in state.intents:
+        target = by_key.get(intent.key)
+        if target is not None:
+            target.warnings.append(_intent_warning(intent))
+        else:
+            plan_warnings.append(f"{intent.key}: {_intent_warning(intent)}")
+    return changes, plan_warnings

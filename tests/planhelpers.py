@@ -1,0 +1,116 @@
+"""Test helpers for the plan engine: small declarations, scans, and the state an apply leaves.
+
+`state_after_apply` builds the State + MemberSets exactly as the executor records them after a
+successful apply: provider IDs, name, `diff.settings_digest`, `MemberSet.digest()`, member count,
+source digest and `diff.applied_extra` (protect flag and settings record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reconciler.diff import Desired, applied_extra, provider_settings, settings_digest
+from reconciler.engine import Project
+from reconciler.model import AudienceSpec, Declaration, ProviderName, SourceSpec
+from reconciler.sources.members import MemberSet, RowIssue, SourceScan
+from reconciler.state import AudienceState, State
+
+DEFAULT_COLUMNS = {"phone": "Mobile", "first_name": "First"}
+
+
+def spec(key: str, provider: ProviderName = "commbox", **overrides: Any) -> AudienceSpec:
+    """An AudienceSpec with sensible defaults (source data/<key>.csv)."""
+    values: dict[str, Any] = {
+        "key": key,
+        "provider": provider,
+        "name": f"{key} audience",
+        "source": SourceSpec(path=Path(f"/project/data/{key}.csv"), display=f"data/{key}.csv"),
+        "columns": dict(DEFAULT_COLUMNS),
+        "phone_region": "US",
+    }
+    values.update(overrides)
+    return AudienceSpec(**values)
+
+
+def members(ids: range | list[int], attr: int = 7) -> MemberSet:
+    """A MemberSet of the given identity fingerprints, all with attribute fingerprint `attr`."""
+    id_list = list(ids)
+    return MemberSet(np.array(id_list, dtype=np.uint64), np.full(len(id_list), attr, dtype=np.uint32))
+
+
+def scan(key: str, member_set: MemberSet, *, issues: list[RowIssue] | None = None,
+         duplicates: int = 0) -> SourceScan:
+    """A SourceScan of `member_set` as if read from data/<key>.csv."""
+    issue_list = list(issues or [])
+    invalid: dict[str, int] = {}
+    for issue in issue_list:
+        invalid[issue.reason] = invalid.get(issue.reason, 0) + 1
+    valid = len(member_set) + duplicates
+    return SourceScan(
+        audience=key,
+        source=f"data/{key}.csv",
+        sha256=f"sha-{key}-{member_set.digest()[:12]}",
+        rows_read=valid + len(issue_list),
+        valid=valid,
+        invalid=invalid,
+        issues=issue_list,
+        duplicates=duplicates,
+        members=member_set,
+    )
+
+
+def desired(*items: tuple[AudienceSpec, MemberSet],
+            settings: Mapping[str, Mapping[str, object]] | None = None) -> dict[str, Desired]:
+    """Desired audiences from (spec, members) pairs; `settings` maps provider -> its settings."""
+    settings = settings or {}
+    return {
+        s.key: Desired(spec=s, scan=scan(s.key, m), settings=dict(settings.get(s.provider, {})))
+        for s, m in items
+    }
+
+
+def applied_state(wanted: Mapping[str, Desired], *, lineage: str = "lineage-1",
+                  serial: int = 1) -> tuple[State, dict[str, MemberSet]]:
+    """The State and member sets an apply of `wanted` records (see module docstring)."""
+    state = State(lineage=lineage, serial=serial, fingerprint_key="00" * 32)
+    sets: dict[str, MemberSet] = {}
+    for key, want in wanted.items():
+        state.audiences[key] = AudienceState(
+            key=key,
+            provider=want.spec.provider,
+            provider_id=f"id-{key}",
+            name=want.spec.name,
+            settings_digest=settings_digest(want.spec, want.settings),
+            member_digest=want.scan.members.digest(),
+            member_count=want.scan.member_count,
+            source_sha256=want.scan.sha256,
+            applied_at="2026-01-01T00:00:00Z",
+            extra=applied_extra(want.spec, want.settings),
+        )
+        sets[key] = want.scan.members
+    return state, sets
+
+
+def desired_of(declaration: Declaration, scans: Mapping[str, SourceScan],
+               environ: Mapping[str, str] | None = None) -> dict[str, Desired]:
+    """The Desired audiences of a loaded declaration and its scans (as the engine builds them)."""
+    env = environ or {}
+    return {
+        key: Desired(spec=s, scan=scans[key], settings=provider_settings(declaration, s.provider, env))
+        for key, s in declaration.audiences.items()
+        if key in scans
+    }
+
+
+def state_after_apply(project: Project) -> tuple[State, dict[str, MemberSet]]:
+    """The State + MemberSets the executor records after applying `project` successfully."""
+    return applied_state(desired_of(project.declaration, project.scans))
+
+
+def loader(sets: Mapping[str, MemberSet]) -> Any:
+    """A `load_members` callable over recorded member sets (keyed by audience key)."""
+    return lambda entry: sets.get(entry.key, MemberSet())

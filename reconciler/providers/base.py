@@ -1,7 +1,8 @@
 """The provider contract: what every provider client offers and what it cannot do.
 
 Providers never read config or state; they receive what they need as arguments and an injected
-`httpx.Client`. Every failure is a `reconciler.errors.ProviderError` (or subclass).
+`httpx.Client`. Every failure is a `reconciler.errors.ProviderError` (or subclass); an operation a
+provider does not offer raises `CapabilityError` (check `capabilities` first).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reconciler.errors import CapabilityError
 from reconciler.model import AudienceSpec
 from reconciler.sources.members import Member, UploadFile
 
@@ -71,9 +73,11 @@ class Provider(ABC):
     ) -> RemoteAudience:
         """Create an audience from `upload` and return it once usable (Whop waits for ready/partial)."""
 
-    def replace_members(self, audience_id: str, upload: UploadFile, *, progress: Progress | None = None) -> None:
+    def replace_members(
+        self, audience_id: str, upload: UploadFile, *, progress: Progress | None = None
+    ) -> None:
         """Replace all members (CommBox PUT /Audiences/{id})."""
-        raise NotImplementedError(f"{self.name} cannot replace members")
+        raise self._cannot("replace members")
 
     def append_members(
         self,
@@ -85,29 +89,42 @@ class Provider(ABC):
         progress: Progress | None = None,
     ) -> RemoteAudience:
         """Append members (Whop add_people) and return the audience once usable again."""
-        raise NotImplementedError(f"{self.name} cannot append members")
+        raise self._cannot("append members")
 
     def iter_members(self, audience_id: str, spec: AudienceSpec) -> Iterator[tuple[str, Member]]:
         """(provider member id, normalised member) for every member (Smallest listing)."""
-        raise NotImplementedError(f"{self.name} cannot list members")
+        raise self._cannot("list members")
 
     def add_members(self, audience_id: str, spec: AudienceSpec, members: Sequence[Member]) -> int:
         """Add members in batches; returns how many the provider added."""
-        raise NotImplementedError(f"{self.name} cannot add members")
+        raise self._cannot("add members")
 
     def remove_members(self, audience_id: str, member_ids: Sequence[str]) -> int:
         """Remove members by provider member id in batches; returns how many were deleted."""
-        raise NotImplementedError(f"{self.name} cannot remove members")
+        raise self._cannot("remove members")
 
     def rename(self, audience_id: str, name: str) -> None:
-        raise NotImplementedError(f"{self.name} cannot rename")
+        """Rename in place (Whop PATCH)."""
+        raise self._cannot("rename an audience")
 
     def delete(self, audience_id: str) -> None:
-        raise NotImplementedError(f"{self.name} cannot delete")
+        """Delete the audience; an audience the provider no longer knows counts as deleted."""
+        raise self._cannot("delete an audience")
 
     def find_by_name(self, name: str) -> list[RemoteAudience]:
         """Audiences whose display name is exactly `name` (to settle a create whose answer was lost)."""
         return [a for a in self.list_audiences() if a.name == name]
 
     def close(self) -> None:
-        """Release the HTTP client."""
+        """Release the HTTP client (when the provider built it)."""
+        return None
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _cannot(self, what: str) -> CapabilityError:
+        """The error for an operation this provider does not offer (see `capabilities`)."""
+        return CapabilityError(f"cannot {what}", provider=self.name)

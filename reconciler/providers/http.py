@@ -1,0 +1,608 @@
+"""The HTTP layer every provider client shares: auth, timeouts, retries, error mapping, redaction.
+
+`ProviderHTTP` wraps one injected `httpx.Client` for one provider. It adds the bearer token and the
+User-Agent to each request, retries what is safe to retry (see `RetryPolicy`), turns every failure
+into one `reconciler.errors` exception carrying the provider's own message, and keeps the token out
+of every message and log line. Uploads are streamed from disk, never read whole into memory.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler import __version__
+from reconciler.errors import AuthError, NotFoundError, ProviderError
+from reconciler.masking import mask_email, mask_phone
+from reconciler.providers.base import Progress
+
+log = logging.getLogger("reconciler.http")
+
+USER_AGENT = f"reconciler/{__version__}"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+MAX_MESSAGE_CHARS = 300
+
+
+@dataclass(frozen=True)
+class ProviderEnv:
+    """Where a provider's token and base URL come from."""
+
+    display: str  # "CommBox"
+    token_var: str
+    base_url_var: str
+    default_base_url: str
+
+
+PROVIDER_ENV: dict[str, ProviderEnv] = {
+    "commbox": ProviderEnv("CommBox", "COMMBOX_API_TOKEN", "COMMBOX_BASE_URL", "https://api.commbox.io/"),
+    "whop": ProviderEnv("Whop", "WHOP_API_KEY", "WHOP_BASE_URL", "https://api.whop.com/api/v1"),
+    "smallest": ProviderEnv(
+        "Smallest AI", "SMALLEST_API_KEY", "SMALLEST_BASE_URL", "https://api.smallest.ai/atoms/v1"
+    ),
+}
+
+
+def build_client(timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
+    """The one factory for provider HTTP clients: timeouts and User-Agent, no credentials."""
+    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+
+
+def resolve_token(provider: str, env: Mapping[str, str]) -> str:
+    """The provider's bearer token from `env`; AuthError naming the variable when it is missing."""
+    spec = PROVIDER_ENV[provider]
+    token = (env.get(spec.token_var) or "").strip()
+    if not token:
+        raise AuthError(
+            f"{spec.token_var} is not set; export your {spec.display} API token in it", provider=provider
+        )
+    return token
+
+
+def resolve_base_url(provider: str, settings: Mapping[str, object], env: Mapping[str, str]) -> str:
+    """Base URL: provider settings `base_url`, else the *_BASE_URL variable, else the public API."""
+    spec = PROVIDER_ENV[provider]
+    configured = settings.get("base_url")
+    if isinstance(configured, str) and configured.strip():
+        return configured.strip()
+    return (env.get(spec.base_url_var) or "").strip() or spec.default_base_url
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, bounded in attempts and total time.
+
+    The n-th retry waits `min(max_delay, base_delay * 2**(n-1))` scaled by a factor drawn from
+    `[1 - jitter, 1]`, unless the provider said how long to wait (Retry-After, retry-after-ms or a
+    `retry_after` body field), which is honoured up to `max_retry_after` seconds.
+    """
+
+    max_attempts: int = 6
+    max_elapsed: float = 120.0
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    jitter: float = 0.25
+    max_retry_after: float = 60.0
+    extra_statuses: frozenset[int] = frozenset()  # beyond 429 and 5xx (Whop: 408, 409)
+    rand: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+
+    def retryable(self, status: int) -> bool:
+        """Whether an HTTP status is worth another attempt."""
+        return status == 429 or status >= 500 or status in self.extra_statuses
+
+    def backoff(self, retry: int) -> float:
+        """The jittered wait before retry number `retry` (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, retry - 1))
+        return ceiling * (1.0 - self.jitter * self.rand())
+
+
+def parse_retry_after(headers: Mapping[str, str], body: object, now: float) -> float | None:
+    """Seconds the server asked us to wait: `retry-after-ms`, `Retry-After` (seconds or HTTP date,
+    relative to the wall clock `now`), or a JSON body's `retry_after`; None when absent or unusable."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    millis = _to_float(lowered.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000.0
+    raw = lowered.get("retry-after")
+    if raw is not None:
+        seconds = _to_float(raw)
+        if seconds is not None:
+            return seconds
+        try:
+            when = email.utils.parsedate_to_datetime(raw.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - now)
+    if isinstance(body, dict):
+        seconds = _to_float(body.get("retry_after"))
+        if seconds is not None:
+            return seconds
+    return None
+
+
+def _to_float(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if number != number or number < 0 or number == float("inf"):
+        return None
+    return number
+
+
+# --------------------------------------------------------------------------- messages and redaction
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
+
+
+def mask_pii(text: str) -> str:
+    """Mask anything in a provider message that looks like a phone number or e-mail address."""
+    text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by '***'."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def provider_message(provider: str, body: object) -> str | None:
+    """The human message in a provider's error body: CommBox `description`, Whop `error.message`,
+    Smallest `errors[]`. None when the body carries none."""
+    if not isinstance(body, dict):
+        return None
+    parts: list[str] = []
+    error = body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        parts.append(error["message"])
+    elif isinstance(error, str):
+        parts.append(error)
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        for item in errors:
+            if isinstance(item, str):
+                parts.append(item)
+            elif isinstance(item, dict) and isinstance(item.get("message"), str):
+                parts.append(item["message"])
+    for key in ("description", "message"):
+        if not parts and isinstance(body.get(key), str):
+            parts.append(body[key])
+    text = "; ".join(p.strip() for p in parts if p and p.strip())
+    if not text:
+        return None
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
+    return text
+
+
+def json_body(response: httpx.Response) -> object:
+    """The response's JSON, or None when it is not JSON."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A file sent from disk: a multipart field (`field` set) or the whole raw body (`field` None)."""
+
+    path: Path
+    field: str | None = None
+    filename: str | None = None
+    content_type: str = "text/csv"
+
+
+class _CountingReader:
+    """A read-only binary file wrapper that reports bytes read; keeps fileno/seek for httpx."""
+
+    def __init__(self, raw: IO[bytes], size: int, progress: Progress | None) -> None:
+        self._raw = raw
+        self._size = size
+        self._progress = progress
+        self._done = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._raw.read(n)
+        self._done += len(chunk)
+        if self._progress is not None and chunk:
+            self._progress(self._done, self._size)
+        return chunk
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        pos = self._raw.seek(offset, whence)
+        self._done = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+
+# --------------------------------------------------------------------------- the session
+
+T = TypeVar("T")
+PostMode = Literal["safe", "checked", "unsafe"]
+
+
+@dataclass
+class _Landed(Generic[T]):
+    value: T
+
+
+# Transport failures where the request certainly never reached the server.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class ProviderHTTP:
+    """One provider's HTTP session: auth, retries, error mapping and redaction over a shared client."""
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        token: str,
+        base_url: str,
+        client: httpx.Client,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.env = PROVIDER_ENV[provider]
+        self.base_url = base_url.rstrip("/")
+        self.client = client
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.clock = clock
+        self.wall = wall
+        self._token = token
+        self._headers = dict(headers or {})
+
+    def __repr__(self) -> str:
+        return f"ProviderHTTP(provider={self.provider!r}, base_url={self.base_url!r}, token=***)"
+
+    # -- public calls -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: object = None,
+        data: Mapping[str, str] | None = None,
+        file: FilePart | None = None,
+        headers: Mapping[str, str] | None = None,
+        post: PostMode = "unsafe",
+        progress: Progress | None = None,
+    ) -> httpx.Response:
+        """Send a provider API call with retries; return the 2xx response or raise a ProviderError.
+
+        GET/PUT/PATCH/DELETE retry freely. A POST retries only when `post="safe"` (it carries an
+        idempotency key or is idempotent by nature); otherwise only when it surely never arrived.
+        """
+        result = self._call(
+            method, path, params=params, json=json, data=data, file=file, headers=headers,
+            mode=post, landed=None, progress=progress,
+        )
+        assert isinstance(result, httpx.Response)
+        return result
+
+    def get_json(self, path: str, *, params: Mapping[str, Any] | None = None) -> object:
+        """GET `path` and return its JSON body."""
+        return self.decode(self.request("GET", path, params=params))
+
+    def post_checked(
+        self,
+        path: str,
+        *,
+        parse: Callable[[httpx.Response], T],
+        landed: Callable[[], T | None],
+        data: Mapping[str, str] | None = None,
+        file: FilePart | None = None,
+        json: object = None,
+        progress: Progress | None = None,
+    ) -> T:
+        """A create POST without idempotency key: when an attempt's outcome is unknown (lost answer,
+        5xx), wait, call `landed()` to read back; a found object is returned, else the POST retries."""
+        result = self._call(
+            "POST", path, params=None, json=json, data=data, file=file, headers=None,
+            mode="checked", landed=landed, progress=progress,
+        )
+        if isinstance(result, _Landed):
+            return result.value
+        return parse(result)
+
+    def upload(
+        self, url: str, path: Path, headers: Mapping[str, str], *, progress: Progress | None = None
+    ) -> httpx.Response:
+        """PUT a file's raw bytes, streamed, to a presigned URL: no Authorization, no API headers.
+
+        Returns the final response whatever its status (the caller decides what a 403 means);
+        5xx, 429 and connection errors are retried."""
+        result = self._call(
+            "PUT", url, params=None, json=None, data=None, file=FilePart(path), headers=headers,
+            mode="safe", landed=None, progress=progress, external=True,
+        )
+        assert isinstance(result, httpx.Response)
+        return result
+
+    def decode(self, response: httpx.Response) -> object:
+        """A success response's JSON; ProviderError when it is not JSON."""
+        body = json_body(response)
+        if body is None and response.content:
+            raise ProviderError(
+                f"unexpected non-JSON answer to {response.request.method} (HTTP {response.status_code})",
+                provider=self.provider,
+                status=response.status_code,
+            )
+        return body
+
+    def error(self, message: str, *, status: int | None = None, retryable: bool = False) -> ProviderError:
+        """A ProviderError for this provider, token redacted."""
+        return ProviderError(self._clean(message), provider=self.provider, status=status, retryable=retryable)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _clean(self, text: str) -> str:
+        return redact(text, [self._token])
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: object,
+        data: Mapping[str, str] | None,
+        file: FilePart | None,
+        headers: Mapping[str, str] | None,
+        mode: PostMode,
+        landed: Callable[[], Any] | None,
+        progress: Progress | None,
+        external: bool = False,
+    ) -> httpx.Response | _Landed[Any]:
+        policy = self.policy
+        started = self.clock()
+        label = "upload PUT" if external else f"{method} {path}"
+        is_post = method.upper() == "POST"
+        attempt = 0
+        while True:
+            attempt += 1
+            response: httpx.Response | None = None
+            failure: httpx.TransportError | None = None
+            try:
+                response = self._send_once(
+                    method, path, params, json, data, file, headers, progress, external
+                )
+            except httpx.TransportError as exc:
+                failure = exc
+            if response is not None:
+                if response.is_success or (external and not policy.retryable(response.status_code)):
+                    return response
+                if not policy.retryable(response.status_code):
+                    raise self._status_error(response, label)
+            # Could the request have taken effect?  Only matters for a POST without a key.
+            not_sent = failure is not None and isinstance(failure, _NOT_SENT)
+            rejected = response is not None and response.status_code in (408, 429)
+            unknown = is_post and mode != "safe" and not (not_sent or rejected)
+            if unknown and mode == "unsafe":
+                raise self._unknown_outcome(label, response, failure)
+            hint = None
+            if response is not None:
+                hint = parse_retry_after(response.headers, json_body(response), self.wall())
+            delay = policy.backoff(attempt) if hint is None else hint
+            elapsed = self.clock() - started
+            give_up = (
+                attempt >= policy.max_attempts
+                or elapsed + delay > policy.max_elapsed
+                or (hint is not None and hint > policy.max_retry_after)
+            )
+            if give_up and not unknown:
+                raise self._give_up(label, response, failure, attempt, hint)
+            log.info(
+                "%s %s failed (%s); %s",
+                self.provider, label, _what(response, failure),
+                "checking whether it landed" if unknown else f"retry {attempt}/{policy.max_attempts - 1} "
+                f"in {delay:.1f}s",
+            )
+            self.sleep(min(delay, policy.max_retry_after))
+            if unknown:
+                assert landed is not None
+                found = landed()
+                if found is not None:
+                    log.info("%s %s had landed; using the created object", self.provider, label)
+                    return _Landed(found)
+                if give_up:
+                    raise self._give_up(label, response, failure, attempt, hint)
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_data: object,
+        data: Mapping[str, str] | None,
+        file: FilePart | None,
+        headers: Mapping[str, str] | None,
+        progress: Progress | None,
+        external: bool,
+    ) -> httpx.Response:
+        if external:
+            all_headers = dict(headers or {})
+            url = path
+        else:
+            all_headers = {
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                **self._headers,
+                **(headers or {}),
+                "Authorization": f"Bearer {self._token}",
+            }
+            url = self._url(path)
+        kwargs: dict[str, Any] = {"params": params, "headers": all_headers}
+        if json_data is not None:
+            kwargs["json"] = json_data
+        if file is None:
+            if data is not None:
+                kwargs["data"] = data
+            return self._send(method, url, kwargs, external)
+        size = file.path.stat().st_size
+        with open(file.path, "rb") as raw:
+            reader = _CountingReader(raw, size, progress)
+            if file.field is None:
+                kwargs["content"] = reader
+            else:
+                name = file.filename or file.path.name
+                kwargs["files"] = {file.field: (name, reader, file.content_type)}
+                if data is not None:
+                    kwargs["data"] = data
+            return self._send(method, url, kwargs, external)
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any], external: bool) -> httpx.Response:
+        request = self.client.build_request(method, url, **kwargs)
+        if external:
+            request.headers.pop("Authorization", None)
+        response = self.client.send(request, auth=None)
+        response.read()
+        return response
+
+    # -- error construction -------------------------------------------------------------------
+
+    def _status_error(self, response: httpx.Response, label: str, suffix: str = "") -> ProviderError:
+        status = response.status_code
+        message = provider_message(self.provider, json_body(response))
+        said = f": {mask_pii(self._clean(message))}" if message else ""
+        if status in (401, 403):
+            return AuthError(
+                f"token rejected (HTTP {status}{said}); check {self.env.token_var}",
+                provider=self.provider,
+                status=status,
+            )
+        if status == 404:
+            return NotFoundError(f"{label}: not found (HTTP 404{said})", provider=self.provider, status=404)
+        return ProviderError(
+            f"{label} failed (HTTP {status}{said}){suffix}",
+            provider=self.provider,
+            status=status,
+            retryable=self.policy.retryable(status),
+        )
+
+    def _unknown_outcome(
+        self, label: str, response: httpx.Response | None, failure: httpx.TransportError | None
+    ) -> ProviderError:
+        note = "; the request may or may not have taken effect (outcome unknown), so it was not retried"
+        if response is not None:
+            return self._status_error(response, label, note)
+        return ProviderError(
+            f"{label}: {_transport_text(failure)}{note}", provider=self.provider, retryable=True
+        )
+
+    def _give_up(
+        self,
+        label: str,
+        response: httpx.Response | None,
+        failure: httpx.TransportError | None,
+        attempt: int,
+        hint: float | None,
+    ) -> ProviderError:
+        tries = f"; gave up after {attempt} attempt{'s' if attempt != 1 else ''}"
+        if hint is not None and hint > self.policy.max_retry_after:
+            tries = f"; the provider asked to wait {hint:.0f}s, more than {self.policy.max_retry_after:.0f}s"
+        if response is not None:
+            if response.status_code == 429:
+                tries = " (rate limited)" + tries
+            return self._status_error(response, label, tries)
+        host = urlsplit(self.base_url).netloc
+        return ProviderError(
+            f"{label}: cannot reach {host}: {_transport_text(failure)}{tries}",
+            provider=self.provider,
+            retryable=True,
+        )
+
+
+def _transport_text(failure: httpx.TransportError | None) -> str:
+    if failure is None:
+        return "no answer"
+    kind = {
+        httpx.ConnectError: "connection failed",
+        httpx.ConnectTimeout: "connection timed out",
+        httpx.ReadTimeout: "timed out waiting for the answer",
+        httpx.WriteTimeout: "timed out sending the request",
+        httpx.PoolTimeout: "no free connection",
+        httpx.RemoteProtocolError: "connection closed without an answer",
+        httpx.ReadError: "connection broken while reading the answer",
+        httpx.WriteError: "connection broken while sending",
+    }.get(type(failure))
+    return kind or f"network error ({type(failure).__name__})"
+
+
+def _what(response: httpx.Response | None, failure: httpx.TransportError | None) -> str:
+    return f"HTTP {response.status_code}" if response is not None else _transport_text(failure)
+
+
+
+# --------------------------------------------------------------------------- answer parsing helpers
+
+
+def as_int(value: object) -> int | None:
+    """An integer from an int or a numeric string ("200"); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def parse_timestamp(value: object) -> float | None:
+    """Seconds since the epoch from a Unix timestamp (s or ms) or an ISO 8601 string (naive = UTC)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+        return number / 1000.0 if number > 1e11 else number
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    return None

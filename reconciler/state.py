@@ -1,106 +1,373 @@
 """The state store: the only module that writes `state/`.
 
 Layout of a state directory:
-  state.json            versioned document: lineage, serial, fingerprint key, audiences, intents
-  members/<digest>.fp   member fingerprints of one audience (12 bytes a member; content-addressed)
-  history/              the previous N state.json versions
+  state.json            versioned document: format_version, lineage, serial, fingerprint key (or
+                        its check value), audiences, intents
+  members/<digest>.fp   member fingerprints of one audience (12 bytes a member; content-addressed:
+                        the name is `MemberSet.digest()`, the content `MemberSet.to_bytes()`)
+  history/              the previous N state.json versions, named `<serial>-<lineage>.json`
   .lock                 the lock (JSON: id, who, when, operation) while a writing command runs
 
 Public API (other modules rely on these names):
-  AudienceState, Intent, State, StateStore(directory).load() / .save(state, member_sets) /
-  .members(key_or_state_entry) / .lock(operation) / .force_unlock(lock_id) / .fingerprint_key(state)
+  AudienceState, Intent, State, LockInfo, LockStatus, utcnow_iso(),
+  StateStore(directory).load() / .save(state, member_sets) / .members(entry) / .lock(operation) /
+  .force_unlock(lock_id) / .lock_status() / .fingerprint_key(state)
+
+Every write is atomic (temp file in the same directory, fsync, os.replace, fsync of the directory):
+member files first, then state.json, so a run killed at any moment leaves either the old or the
+new state, both complete. `lineage` (a uuid4) is fixed when the state is first written and
+`serial` grows by one on every write; `save` refuses to write when the state on disk moved since
+this State was loaded (another writer) or when the file on disk is unreadable (it is never
+overwritten then: restore it from history/ or git).
+
+Safe to commit. The state holds no tokens and no member data: each member is kept only as keyed
+fingerprints, truncations of HMAC-SHA256 (64 bits of the identity, 32 bits of the other mapped
+fields) under the *fingerprint key*. By default that key is a random 32-byte secret created with
+the state and stored in state.json (`fingerprint_key`, hex). A fingerprint cannot be reversed,
+but anyone who can read the repository - and so the key - can test a guess ("is +14155550123 in
+this list?"). Teams with sensitive lists should set RECONCILER_FINGERPRINT_KEY from a CI secret:
+the key is then never stored, only a check value (an HMAC of a constant) so that a run with a
+different key stops with a clear error instead of reporting every member as changed. To move an
+existing stored key out of the state, set RECONCILER_FINGERPRINT_KEY to the stored value once;
+the next write drops it from state.json (older copies remain in history/ and git history). Both
+keys are used as the UTF-8 bytes of the text.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
+from reconciler import statelock
+from reconciler.errors import Problem, StateError
 from reconciler.sources.members import MemberSet
+from reconciler.statedata import (
+    DIGEST_PATTERN,
+    STATE_FORMAT_VERSION,
+    AudienceState,
+    Intent,
+    InvalidState,
+    State,
+    decode_state,
+    encode_state,
+    has_fingerprints,
+    locate,
+    utcnow_iso,
+)
+from reconciler.statelock import LockInfo, LockStatus
 
-STATE_FORMAT_VERSION = 1
+__all__ = [
+    "FINGERPRINT_KEY_ENV",
+    "STATE_FORMAT_VERSION",
+    "AudienceState",
+    "Intent",
+    "LockInfo",
+    "LockStatus",
+    "State",
+    "StateStore",
+    "utcnow_iso",
+]
+
 FINGERPRINT_KEY_ENV = "RECONCILER_FINGERPRINT_KEY"
+STATE_FILE = "state.json"
+MEMBERS_DIR = "members"
+HISTORY_DIR = "history"
+_KEY_CHECK_MESSAGE = b"reconciler fingerprint key check v1"
+_STALE_TEMP_SECONDS = 3600.0
 
 
-@dataclass
-class AudienceState:
-    """What the tool knows of one managed audience after the last successful apply."""
-
-    key: str
-    provider: str
-    provider_id: str
-    name: str
-    settings_digest: str = ""  # digest of name/description/columns/provider settings as applied
-    member_digest: str = ""  # MemberSet.digest() of the members as applied
-    member_count: int = 0
-    source_sha256: str = ""
-    applied_at: str = ""  # ISO 8601 UTC
-    extra: dict[str, Any] = field(default_factory=dict)  # provider-specific, never PII
+def key_check(key: bytes) -> str:
+    """The check value stored instead of an env-supplied fingerprint key."""
+    return hmac.new(key, _KEY_CHECK_MESSAGE, hashlib.sha256).hexdigest()
 
 
-@dataclass
-class Intent:
-    """Written before a mutating provider call; removed (settled) once its result is committed."""
-
-    id: str
-    key: str
-    provider: str
-    operation: str  # create | replace_members | add_members | remove_members | rename | delete | ...
-    name: str  # display name involved (to find a create whose answer was lost)
-    started_at: str
-    provider_id: str | None = None  # the audience the call acts on (None for a create)
-    details: dict[str, Any] = field(default_factory=dict)
+# ---------------------------------------------------------------------------------------------
+# Files
 
 
-@dataclass
-class State:
-    lineage: str | None = None  # None until the first write
-    serial: int = 0
-    fingerprint_key: str = ""  # hex secret created with the state (unless the env var supplies one)
-    audiences: dict[str, AudienceState] = field(default_factory=dict)
-    intents: list[Intent] = field(default_factory=list)
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-@dataclass(frozen=True)
-class LockInfo:
-    id: str
-    who: str
-    when: str
-    operation: str
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: temp file in the same directory, fsync, rename, fsync dir."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _sha256_file(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _remove_stale_temp_files(*directories: Path) -> None:
+    """Delete temp files left by runs killed mid-write (older than an hour, so never a live one)."""
+    cutoff = time.time() - _STALE_TEMP_SECONDS
+    for directory in directories:
+        for path in directory.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
 
 
 class StateStore:
     """Load and atomically save the state of one state directory."""
 
     def __init__(self, directory: Path, *, history: int = 20) -> None:
-        self.directory = directory
+        self.directory = Path(directory)
         self.history = history
 
-    def load(self) -> State:
-        """The current state; an empty State (lineage None) when the directory holds none."""
-        raise NotImplementedError
+    @property
+    def state_file(self) -> Path:
+        return self.directory / STATE_FILE
 
-    def save(self, state: State, member_sets: dict[str, MemberSet] | None = None) -> State:
-        """Atomically write `state` (serial + 1, lineage created if None) and any member sets."""
-        raise NotImplementedError
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read(self) -> tuple[State, bytes] | None:
+        """The state on disk and its bytes; None when there is no state.json."""
+        path = self.state_file
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read the state file {path}: {exc.strerror}") from exc
+        broken = (
+            f"the state file {path} is corrupt; reconciler will neither use nor overwrite it. "
+            f"Fix it, or restore a previous version from {path.parent / HISTORY_DIR} or git"
+        )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problem = Problem(str(path), 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+            raise StateError(broken, problems=[problem]) from None
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problem = Problem(str(path), exc.lineno, exc.colno, f"invalid JSON: {exc.msg}")
+            raise StateError(broken, problems=[problem]) from None
+        except RecursionError:
+            raise StateError(broken, problems=[Problem(str(path), 0, 0, "nested too deeply")]) from None
+        try:
+            return decode_state(raw), data
+        except InvalidState as exc:
+            line, col = locate(text, exc.path)
+            raise StateError(broken, problems=[Problem(str(path), line, col, str(exc))]) from None
+
+    def load(self) -> State:
+        """The current state; an empty State (lineage None, serial 0) when the directory holds none."""
+        found = self._read()
+        return found[0] if found else State()
 
     def members(self, entry: AudienceState) -> MemberSet:
-        """The fingerprints recorded for `entry` (empty when none)."""
-        raise NotImplementedError
+        """The fingerprints recorded for `entry` (empty when none); StateError if missing/corrupt."""
+        digest = entry.member_digest
+        if not digest:
+            return MemberSet()
+        if not DIGEST_PATTERN.fullmatch(digest):
+            raise StateError(f"audience {entry.key!r} has an invalid member_digest in {self.state_file}")
+        path = self.directory / MEMBERS_DIR / f"{digest}.fp"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StateError(
+                f"the member file {path} of audience {entry.key!r} is missing; "
+                f"restore the state directory from git"
+            ) from None
+        except OSError as exc:
+            raise StateError(f"cannot read the member file {path}: {exc.strerror}") from exc
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise StateError(f"the member file {path} of audience {entry.key!r} is corrupt (digest mismatch)")
+        try:
+            return MemberSet.from_bytes(data)
+        except ValueError as exc:
+            raise StateError(f"the member file {path} of audience {entry.key!r} is corrupt: {exc}") from None
+
+    # -- fingerprint key -------------------------------------------------------------------
 
     def fingerprint_key(self, state: State) -> bytes:
-        """The fingerprint key: RECONCILER_FINGERPRINT_KEY if set, else the state's own secret."""
-        raise NotImplementedError
+        """The fingerprint key: RECONCILER_FINGERPRINT_KEY if set, else the state's own secret.
+
+        Records what `save` must persist in `state`: a new random secret for a state that has
+        none, or, when the env var is used, its check value (and drops a stored secret equal to it).
+        StateError when the state's fingerprints were made with another key."""
+        env = os.environ.get(FINGERPRINT_KEY_ENV, "")
+        has_fps = has_fingerprints(state)
+        if env:
+            key = env.encode("utf-8")
+            check = key_check(key)
+            if has_fps and (
+                (state.fingerprint_key_check and not hmac.compare_digest(check, state.fingerprint_key_check))
+                or (state.fingerprint_key and not hmac.compare_digest(key, state.fingerprint_key.encode()))
+            ):
+                origin = (
+                    f"the key stored in {self.state_file}"
+                    if state.fingerprint_key
+                    else f"a different {FINGERPRINT_KEY_ENV}"
+                )
+                raise StateError(
+                    f"the member fingerprints in {self.state_file} were made with another key ({origin}), "
+                    f"not with the {FINGERPRINT_KEY_ENV} now set; set it to the key used before"
+                    + (f", or unset {FINGERPRINT_KEY_ENV}" if state.fingerprint_key else "")
+                )
+            state.fingerprint_key, state.fingerprint_key_check = "", check
+            return key
+        if state.fingerprint_key_check and has_fps:
+            raise StateError(
+                f"the member fingerprints in {self.state_file} were made with another key: "
+                f"the one from {FINGERPRINT_KEY_ENV}, which is not set now; set it (e.g. from your CI secret)"
+            )
+        if not state.fingerprint_key:
+            state.fingerprint_key = secrets.token_hex(32)
+            state.fingerprint_key_check = ""
+        elif state.fingerprint_key_check:  # no fingerprints yet: the env key may be dropped freely
+            state.fingerprint_key_check = ""
+        return state.fingerprint_key.encode("utf-8")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save(self, state: State, member_sets: dict[str, MemberSet] | None = None) -> State:
+        """Atomically write `state` and the member sets of the audiences in `member_sets`.
+
+        Each member set is written to members/<digest>.fp and its audience entry's
+        `member_digest`/`member_count` are set from it (its key must be in `state.audiences`).
+        The previous state.json goes to history/ (the last `history` versions are kept) and member
+        files no longer referenced by the state or kept history are deleted.
+
+        Mutates `state` in place (serial + 1; lineage created when None; fingerprint key recorded
+        when none was) and returns that same object. Refuses (StateError) when state.json on disk
+        is unreadable or moved since `state` was loaded; nothing is written then."""
+        sets = dict(member_sets or {})
+        unknown = sorted(set(sets) - set(state.audiences))
+        if unknown:
+            raise ValueError(f"member sets given for audiences not in state: {', '.join(unknown)}")
+        try:
+            return self._save(state, sets)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise StateError(f"cannot write the state in {self.directory}:{where} {exc.strerror}") from exc
+
+    def _save(self, state: State, sets: dict[str, MemberSet]) -> State:
+        found = self._read()  # StateError when the file on disk is corrupt: never overwritten
+        on_disk = (found[0].lineage, found[0].serial) if found else (None, 0)
+        if on_disk != (state.lineage, state.serial):
+            raise StateError(
+                f"the state in {self.directory} changed since this run loaded it "
+                f"(serial {state.serial} loaded, {on_disk[1]} on disk"
+                + (", another lineage" if found and on_disk[0] != state.lineage else "")
+                + "); another run wrote it. Nothing was written; run the command again"
+            )
+        if not state.fingerprint_key and not state.fingerprint_key_check:
+            self.fingerprint_key(state)
+        members_dir = self.directory / MEMBERS_DIR
+        history_dir = self.directory / HISTORY_DIR
+        members_dir.mkdir(parents=True, exist_ok=True)
+        history_dir.mkdir(exist_ok=True)
+
+        digests = {key: member_set.digest() for key, member_set in sets.items()}
+        for key, member_set in sets.items():
+            self._write_member_file(members_dir / f"{digests[key]}.fp", digests[key], member_set)
+        for key, entry in state.audiences.items():
+            digest = digests.get(key, entry.member_digest)
+            if digest and not (members_dir / f"{digest}.fp").is_file():
+                raise StateError(f"audience {key!r} refers to member file {digest}.fp, which does not exist")
+
+        audiences = dict(state.audiences)
+        for key, member_set in sets.items():
+            audiences[key] = replace(audiences[key], member_digest=digests[key], member_count=len(member_set))
+        lineage = state.lineage or str(uuid.uuid4())
+        serial = state.serial + 1
+        data = encode_state(replace(state, lineage=lineage, serial=serial, audiences=audiences))
+        if found:
+            previous, previous_bytes = found
+            atomic_write(history_dir / f"{previous.serial:08d}-{previous.lineage}.json", previous_bytes)
+        atomic_write(self.state_file, data)
+
+        state.lineage, state.serial = lineage, serial  # written: now reflect it in the caller's object
+        for key in sets:
+            entry = state.audiences[key]
+            entry.member_digest, entry.member_count = (
+                audiences[key].member_digest,
+                audiences[key].member_count,
+            )
+        with contextlib.suppress(OSError):  # housekeeping: the new state is written already
+            self._prune(state)
+        return state
+
+    @staticmethod
+    def _write_member_file(path: Path, digest: str, member_set: MemberSet) -> None:
+        """Write a content-addressed member file unless an intact copy is already there."""
+        with contextlib.suppress(OSError):
+            if path.stat().st_size == 12 * len(member_set) and _sha256_file(path) == digest:
+                return
+        atomic_write(path, member_set.to_bytes())
+
+    def _prune(self, state: State) -> None:
+        """Keep the last `history` versions; delete member files nothing kept refers to."""
+        history_dir = self.directory / HISTORY_DIR
+        versions = sorted(history_dir.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        excess = len(versions) - max(self.history, 0)
+        for path in versions[: max(excess, 0)]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        referenced = {entry.member_digest for entry in state.audiences.values() if entry.member_digest}
+        for path in versions[max(excess, 0) :]:
+            try:
+                raw = json.loads(path.read_bytes())
+                referenced.update(
+                    entry["member_digest"]
+                    for entry in raw["audiences"].values()
+                    if entry.get("member_digest")
+                )
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return  # an unreadable history version: keep every member file, to be safe
+        for path in (self.directory / MEMBERS_DIR).iterdir():
+            if path.suffix == ".fp" and path.stem not in referenced:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        _remove_stale_temp_files(self.directory, self.directory / MEMBERS_DIR, history_dir)
+
+    # -- locking ---------------------------------------------------------------------------
 
     @contextmanager
     def lock(self, operation: str) -> Iterator[LockInfo]:
-        """Hold the state lock for `operation`; LockError naming the holder if already held."""
-        raise NotImplementedError
-        yield  # pragma: no cover
+        """Hold the state lock for `operation`; LockError naming the holder if already held.
 
-    def force_unlock(self, lock_id: str) -> None:
+        An abandoned lock (its run was killed) is taken over: see `LockInfo.taken_over`."""
+        held = statelock.acquire(self.directory, operation)
+        try:
+            yield held.info
+        finally:
+            statelock.release(held)
+
+    def lock_status(self) -> LockStatus | None:
+        """The lock currently on the directory, or None when unlocked."""
+        return statelock.status(self.directory)
+
+    def force_unlock(self, lock_id: str) -> LockStatus:
         """Release a lock left by a killed run; LockError if `lock_id` does not match."""
-        raise NotImplementedError
+        return statelock.force_unlock(self.directory, lock_id)

@@ -1,0 +1,99 @@
+"""Reading uploaded member files (CSV text or .xlsx) from disk, row by row.
+
+Files are streamed, never loaded whole: CSV through the csv module, Excel through openpyxl's
+read-only mode. Any failure to read is an `ApiError(400)` for the provider to word its own way.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.emulator.wire import ApiError
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class Table:
+    """An uploaded member file: its header and a way to stream its data rows."""
+
+    path: Path
+    header: tuple[str, ...]
+    excel: bool
+
+    def rows(self) -> Iterator[dict[str, str]]:
+        """Data rows as {header: cell text}; blank rows are skipped."""
+        cells = _xlsx_cells(self.path) if self.excel else _csv_cells(self.path)
+        next(cells, None)  # the header
+        width = len(self.header)
+        for row in cells:
+            if not any(c.strip() for c in row):
+                continue
+            padded = (list(row) + [""] * width)[:width]
+            yield dict(zip(self.header, padded, strict=True))
+
+
+def open_table(path: Path, *, allow_excel: bool = True) -> Table:
+    """Read the header of the CSV (UTF-8, optional BOM, `,` `;` or tab) or .xlsx file at `path`."""
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    excel = head.startswith(XLSX_MAGIC)
+    if excel and not allow_excel:
+        raise ApiError(400, "file is not a CSV text file")
+    if not excel and b"\x00" in head:
+        raise ApiError(400, "file is not a CSV text file")
+    try:
+        cells = _xlsx_cells(path) if excel else _csv_cells(path)
+        header = next(cells, None)
+    except (UnicodeDecodeError, csv.Error):
+        raise ApiError(400, "file could not be read as CSV") from None
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        raise ApiError(400, "file could not be read as Excel") from None
+    if not header or not any(h.strip() for h in header):
+        raise ApiError(400, "file is empty or has no header row")
+    return Table(path, tuple(h.strip() for h in header), excel)
+
+
+def count_rows(table: Table) -> int:
+    """How many data rows the table has (streams the file); 400 if it cannot be read."""
+    try:
+        return sum(1 for _ in table.rows())
+    except (UnicodeDecodeError, csv.Error, zipfile.BadZipFile, ValueError):
+        raise ApiError(400, "file could not be read") from None
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _csv_cells(path: Path) -> Iterator[list[str]]:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+        fh.seek(0)
+        yield from csv.reader(fh, delimiter=_delimiter(first))
+
+
+def _xlsx_cells(path: Path) -> Iterator[list[str]]:
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = book.worksheets[0]
+        for row in sheet.iter_rows(values_only=True):
+            yield [_cell_text(v) for v in row]
+    finally:
+        book.close()
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -211,20 +211,33 @@ def _record_name(entry: AudienceState, name: str) -> None:
 
 def pending_creates(state: State) -> list[Intent]:
     """Create intents that were never settled (a run died between the call and the state write)."""
-    return [i for i in state.intents if i.operation.startswith("create")]
+    return [i for i in state.pending_intents if i.operation == "create"]
 
 
 def match_interrupted(
-    intent: Intent, candidates: list[RemoteAudience], managed_ids: set[tuple[str, str]]
+    intent: Intent, candidates: list[RemoteAudience], managed_ids: set[tuple[str, str]], *, key_in_state: bool
 ) -> tuple[Finding, Adoption | None]:
-    """Describe an interrupted create given the provider audiences carrying its name."""
-    free = tuple(c.id for c in candidates if (intent.provider, c.id) not in managed_ids)
+    """Describe an interrupted create given the provider audiences carrying its name.
+
+    Audiences that existed before the create (`intent.details["preexisting"]`) or that state already
+    manages are not candidates. When the key is still in state (an interrupted replace), `import`
+    cannot adopt: the hint is then the next apply, which settles the intent itself."""
+    before = set(intent.details.get("preexisting") or ())
+    free = tuple(
+        c.id for c in candidates if c.id not in before and (intent.provider, c.id) not in managed_ids
+    )
     if not free:
         message = (
-            f"a create of {intent.name!r} was interrupted ({intent.started_at}) and nothing by that name "
-            f"exists at {intent.provider}; the next apply settles it"
+            f"a create of {intent.name!r} was interrupted ({intent.started_at}) and no new audience by that "
+            f"name exists at {intent.provider}; the next apply creates it"
         )
         return Finding(intent.key, intent.provider, INTERRUPTED, message, None, None, None), None
+    if key_in_state:
+        message = (
+            f"a replacement {intent.name!r} was created at {intent.provider} ({', '.join(free)}) by an "
+            "interrupted run; the next apply records it and finishes the replace"
+        )
+        return Finding(intent.key, intent.provider, INTERRUPTED, message, free[0], None, list(free)), None
     adoption = Adoption(intent.key, intent.provider, intent.name, intent.id, free)
     if len(free) == 1:
         hint = f"run `{adoption.commands[0]}` to adopt it"
@@ -259,7 +272,8 @@ def refresh(state: State, providers: Mapping[str, Provider]) -> RefreshResult:
     adoptions: list[Adoption] = []
     for intent in pending_creates(state):
         named = providers[intent.provider].find_by_name(intent.name)
-        found, adoption = match_interrupted(intent, named, managed)
+        in_state = intent.key in state.audiences
+        found, adoption = match_interrupted(intent, named, managed, key_in_state=in_state)
         findings.append(found)
         if adoption is not None:
             adoptions.append(adoption)

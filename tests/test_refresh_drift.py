@@ -167,7 +167,21 @@ def test_interrupted_create_that_never_landed() -> None:
     result = refresh(State(intents=[_intent("callers", "Callers")]), {"smallest": smallest})
     assert result.adoptions == []
     [found] = result.findings
-    assert found.kind == INTERRUPTED and "nothing by that name" in found.message
+    assert found.kind == INTERRUPTED and "no new audience by that name" in found.message
+
+
+def test_interrupted_create_skips_preexisting_and_replacements_are_left_to_apply() -> None:
+    smallest = FakeProvider("smallest", [RemoteAudience("s1", "Callers"), RemoteAudience("s2", "Callers")])
+    intent = _intent("callers", "Callers")
+    intent.details["preexisting"] = ["s1"]
+    result = refresh(State(intents=[intent]), {"smallest": smallest})
+    assert [a.candidates for a in result.adoptions] == [("s2",)]
+    replacing = State(audiences={"callers": entry("callers", "smallest", "s0", "Callers")}, intents=[intent])
+    smallest.audiences["s0"] = RemoteAudience("s0", "Callers", member_count=3)
+    result = refresh(replacing, {"smallest": smallest})
+    assert result.adoptions == []
+    [found] = [f for f in result.findings if f.kind == INTERRUPTED]
+    assert "next apply" in found.message and found.after == ["s2"]
 
 
 def test_providers_in_use_covers_entries_and_pending_creates() -> None:

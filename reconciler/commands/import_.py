@@ -1,0 +1,146 @@
+"""`reconciler import KEY ID`: adopt an existing provider audience into state."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from reconciler import console
+from reconciler.commands.refresh import load, open_providers
+from reconciler.diff import applied_extra, provider_settings, settings_digest
+from reconciler.errors import CapabilityError, NotFoundError, StateError, UsageError
+from reconciler.model import AudienceSpec
+from reconciler.providers.base import Provider, RemoteAudience
+from reconciler.sources import fingerprint
+from reconciler.sources.members import MemberSet
+from reconciler.state import AudienceState, State
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "import",
+        help="adopt an existing provider audience into state",
+        description="Adopt an existing audience at the provider declared for KEY into state, so the "
+        "next plan updates it instead of creating a new one.",
+    )
+    add_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    from reconciler.commands.common import add_config_flags
+
+    add_config_flags(parser)
+    parser.add_argument("key", metavar="KEY", help="audience key, as declared in the config")
+    parser.add_argument("id", metavar="ID", help="the audience's id at its provider")
+    parser.add_argument(
+        "--allow-name-mismatch",
+        action="store_true",
+        help="adopt even if the provider's name differs from the declared one (the next plan renames "
+        "or replaces it)",
+    )
+
+
+def check_adoptable(
+    state: State,
+    spec: AudienceSpec,
+    remote: RemoteAudience | None,
+    audience_id: str,
+    *,
+    allow_name_mismatch: bool,
+) -> RemoteAudience:
+    """Refuse an adoption that would corrupt state or manage the wrong audience; the remote on success."""
+    key = spec.key
+    if key in state.audiences:
+        held = state.audiences[key]
+        raise StateError(
+            f"{key} is already in state as {held.provider} audience {held.provider_id}; "
+            f"run `reconciler state rm {key}` first to adopt another one"
+        )
+    for other in state.audiences.values():
+        if other.provider == spec.provider and other.provider_id == audience_id:
+            raise StateError(f"{spec.provider} audience {audience_id} is already managed as {other.key}")
+    if remote is None:
+        raise NotFoundError(
+            f"no audience {audience_id} (the provider declared for {key} is {spec.provider})",
+            provider=spec.provider,
+            status=404,
+        )
+    if remote.kind is not None and remote.kind.lower() == "dynamic":
+        raise CapabilityError(
+            f"audience {audience_id} is Dynamic; only Static audiences can be managed", provider=spec.provider
+        )
+    if remote.status.lower() == "failed":
+        detail = f" ({remote.error_message})" if remote.error_message else ""
+        raise CapabilityError(f"audience {audience_id} has status failed{detail}", provider=spec.provider)
+    if remote.name != spec.name and not allow_name_mismatch:
+        where = f" ({spec.location})" if spec.location else ""
+        raise UsageError(
+            f"{spec.provider} audience {audience_id} is named {remote.name!r} but {key}{where} declares "
+            f"{spec.name!r}; pass --allow-name-mismatch to adopt it anyway "
+            "(the next plan renames or replaces it)"
+        )
+    return remote
+
+
+def remote_members(provider: Provider, spec: AudienceSpec, audience_id: str, key: bytes) -> MemberSet | None:
+    """The audience's members as keyed fingerprints when the provider can list them, else None."""
+    if provider.capabilities.members != "add_remove_members":
+        return None
+    listing = provider.iter_members(audience_id, spec)
+    return MemberSet.from_pairs(fingerprint(member, key) for _, member in listing)
+
+
+def adopted_entry(
+    spec: AudienceSpec, settings: Mapping[str, object], remote: RemoteAudience, members: MemberSet | None
+) -> AudienceState:
+    """The state entry recording an adopted audience as if the tool had applied it under the provider's
+    name: the next plan shows only the member change (and the rename when the names differ).
+
+    Members unknown (not listable): an empty set with the provider's count."""
+    as_found = dataclasses.replace(spec, name=remote.name)
+    count = len(members) if members is not None else (remote.member_count or 0)
+    return AudienceState(
+        key=spec.key,
+        provider=spec.provider,
+        provider_id=remote.id,
+        name=remote.name,
+        settings_digest=settings_digest(as_found, settings),
+        member_digest=members.digest() if members is not None else "",  # "": none recorded
+        member_count=count,
+        applied_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        extra={**applied_extra(as_found, settings), "imported": True, "members_known": members is not None},
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    project = load(args)
+    spec = project.declaration.audiences.get(args.key)
+    if spec is None:
+        declared = ", ".join(sorted(project.declaration.audiences)) or "none"
+        config = project.declaration.path.name
+        raise UsageError(f"{args.key} is not declared in {config} (declared: {declared})")
+    with project.store.lock("import"), open_providers(project.declaration, [spec.provider]) as clients:
+        state = project.store.load()
+        provider = clients[spec.provider]
+        remote = check_adoptable(
+            state, spec, provider.read(args.id), args.id, allow_name_mismatch=args.allow_name_mismatch
+        )
+        key = project.store.fingerprint_key(state)
+        members = remote_members(provider, spec, remote.id, key)
+        settings = provider_settings(project.declaration, spec.provider, os.environ)
+        entry = adopted_entry(spec, settings, remote, members)
+        state.audiences[spec.key] = entry
+        project.store.save(state, {spec.key: members} if members is not None else None)
+    known = f"{entry.member_count:,} members fingerprinted" if members is not None else (
+        f"{entry.member_count:,} members at the provider, not listable: the next plan sends the full list"
+    )
+    console.stdout().print(
+        f"Imported {spec.provider} audience {remote.id} ({remote.name!r}) as {spec.key}: {known}.",
+        markup=False,
+        highlight=False,
+    )
+    return 0

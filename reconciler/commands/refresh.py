@@ -1,0 +1,131 @@
+"""`reconciler refresh`: read every managed audience back from its provider and report drift."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from reconciler import console
+from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.diff import provider_settings
+from reconciler.drift import Finding, RefreshResult, providers_in_use, refresh
+from reconciler.engine import Project
+from reconciler.model import Declaration
+from reconciler.providers import make_provider
+from reconciler.providers.base import Provider
+from reconciler.state import StateStore
+
+EXIT_DRIFT = 2
+
+_SYMBOLS = {
+    "gone_at_provider": ("-", "gone"),
+    "renamed_at_provider": ("~", "renamed"),
+    "member_count_differs": ("~", "count"),
+    "dynamic_at_provider": ("!", "dynamic"),
+    "failed_at_provider": ("!", "failed"),
+    "not_ready_at_provider": (" ", "pending"),
+    "interrupted_create": ("?", "orphan?"),
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "refresh",
+        help="read every managed audience back from its provider and report drift",
+        description="Read every audience in state back from its provider and report drift: gone, "
+        "renamed, member count changed, Dynamic, failed, and creates a killed run left behind.",
+    )
+    add_config_flags(parser)
+    parser.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 2 when drift was found (0: none, 1: error)"
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="record what was found into state (under the state lock)"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.set_defaults(func=run)
+
+
+@contextmanager
+def open_providers(declaration: Declaration, names: Sequence[str]) -> Iterator[dict[str, Provider]]:
+    """Provider clients for `names`, configured from the declaration and the environment; closed on exit.
+
+    Raises AuthError (naming the variable to set) when a needed token is missing."""
+    with ExitStack() as stack:
+        clients: dict[str, Provider] = {}
+        for name in names:
+            client = make_provider(name, provider_settings(declaration, name, os.environ), os.environ)
+            stack.callback(client.close)
+            clients[name] = client
+        yield clients
+
+
+def load(args: argparse.Namespace) -> Project:
+    """The declaration and state named by -c/--state, without scanning sources (refresh and import
+    read none)."""
+    from reconciler.config import load_declaration
+
+    declaration = load_declaration(Path(args.config))
+    store = StateStore(state_dir(args))
+    state = store.load()
+    # no fingerprint key: nothing here fingerprints members (import asks the store under the lock)
+    return Project(declaration, store, state, b"", {}, config_display=args.config)
+
+
+def run(args: argparse.Namespace) -> int:
+    project = load(args)
+    if args.write:
+        with project.store.lock("refresh"):
+            state = project.store.load()
+            with open_providers(project.declaration, providers_in_use(state)) as clients:
+                result = refresh(state, clients)
+            if result.state != state:
+                project.store.save(result.state)
+    else:
+        with open_providers(project.declaration, providers_in_use(project.state)) as clients:
+            result = refresh(project.state, clients)
+    _render(result, args.format, written=args.write)
+    return EXIT_DRIFT if args.detailed_exitcode and result.has_drift else 0
+
+
+def _render(result: RefreshResult, fmt: str, *, written: bool) -> None:
+    out = console.stdout()
+    if fmt == "json":
+        out.file.write(json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
+        return
+    for line in render_text(result, written=written):
+        out.print(line, markup=False, highlight=False)
+
+
+def _finding_line(item: Finding, width: int) -> str:
+    symbol, label = _SYMBOLS.get(item.kind, ("!", item.kind))
+    return f"  {symbol} {label:<8} {item.key:<{width}}  {item.provider:<8}  {item.message}"
+
+
+def render_text(result: RefreshResult, *, written: bool = False) -> list[str]:
+    """The text report: one line per finding, adoption hints, then a summary line."""
+    lines: list[str] = []
+    width = max((len(f.key) for f in result.findings), default=0)
+    lines.extend(_finding_line(f, width) for f in result.findings)
+    for adoption in result.adoptions:
+        for command in adoption.commands:
+            lines.append(f"    to adopt: {command}")
+    if lines:
+        lines.append("")
+    counts: dict[str, int] = {}
+    for item in result.findings:
+        if item.is_drift:
+            _, label = _SYMBOLS.get(item.kind, ("!", item.kind))
+            counts[label] = counts.get(label, 0) + 1
+    checked = f"{result.checked} managed audience{'s' if result.checked != 1 else ''} checked"
+    if not counts:
+        lines.append(f"No drift: {checked}.")
+        return lines
+    summary = ", ".join(f"{n} {label}" for label, n in counts.items())
+    tail = "Recorded in state." if written else "Run `reconciler refresh --write` to record it in state."
+    lines.append(f"Drift: {summary} ({checked}). {tail}")
+    return lines

@@ -30,7 +30,10 @@ def _esc(text: str) -> str:
 
 
 def _code(text: str) -> str:
-    return f"<code>{_esc(text)}</code>"
+    """Inline code: backticks (shortest) unless the text holds one, then an escaped <code> element."""
+    if "`" in text or "\n" in text:
+        return f"<code>{_esc(text)}</code>"
+    return "`" + str(text).replace("|", "\\|") + "`"
 
 
 def _table_row(c: Doc) -> str:
@@ -38,7 +41,7 @@ def _table_row(c: Doc) -> str:
         symbol(c["action"]),
         _code(c["address"]),
         c["provider"],
-        c["action"] + (" ✗ refused" if c.get("guard") else ""),
+        c["action"] + (" ✗" if c.get("guard") else ""),
         _esc(c.get("strategy") or ""),
         _esc(members_text(c).removeprefix("members ")),
         _esc(", ".join(c.get("reasons") or [])),
@@ -47,8 +50,8 @@ def _table_row(c: Doc) -> str:
 
 
 def _details(c: Doc) -> str:
-    title = f"{symbol(c['action'])} {_code(c['address'])} — {c['action']}"
-    if c.get("strategy"):
+    title = f"{symbol(c['action'])} <code>{_esc(c['address'])}</code> — {c['action']}"
+    if c.get("strategy") and c["strategy"] != c["action"]:
         title += f" ({_esc(c['strategy'])})"
     lines = [f"<details><summary>{title}</summary>", ""]
     if c.get("guard"):
@@ -104,7 +107,7 @@ def render_markdown(doc: Doc, limit: int = LIMIT) -> str:
         refusal_lines = _fit(
             [f"> - {_code(c['address'])}: {_esc(c['guard']['message'])} — allow with "
              f"{_code(c['guard']['allow_flag'])}" for c in refused],
-            budget // 4,
+            budget // 10,
             "> - … and {n:,} more refusals (see the JSON plan).",
         )
         refusal_lines = ["> [!CAUTION]", f"> **Refused by safety guards ({len(refused):,})**: "

@@ -1,0 +1,252 @@
+"""`reconciler validate`: the declaration, every source and the provider limits, offline.
+
+Rule: the run fails (exit 1) when the declaration has a problem, a source cannot be read, an
+audience ends with no valid members, or a provider limit would be exceeded (Smallest: 5,000,000
+bytes and 10,000 members in the upload). Invalid and duplicate rows are reported with counts and
+masked samples but do not fail validation by themselves: plan and apply skip them the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from reconciler import console
+from reconciler.commands.common import add_config_flags
+from reconciler.config import load_declaration
+from reconciler.errors import ConfigError, Problem, SourceError
+from reconciler.model import AudienceSpec, Declaration
+from reconciler.sources import SourceScan, iter_members, render_upload, scan_source
+
+SMALLEST_MAX_MEMBERS = 10_000
+SMALLEST_MAX_UPLOAD_BYTES = 5_000_000  # "max 5MB"; the docs do not say which MB, so the smaller
+SAMPLES = 3
+PROVIDER_TITLES = {"commbox": "CommBox", "whop": "Whop", "smallest": "Smallest"}
+
+
+@dataclass
+class Upload:
+    """The upload file the provider would receive (rendered only where limits apply)."""
+
+    bytes: int
+    members: int
+    max_bytes: int
+    max_members: int
+
+
+@dataclass
+class AudienceReport:
+    """What validate learned about one audience; counts and masked samples only."""
+
+    key: str
+    provider: str
+    name: str
+    source: str
+    source_sha256: str | None = None
+    rows_read: int = 0
+    valid: int = 0
+    invalid: int = 0
+    invalid_by_reason: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    conflicting_duplicates: int = 0
+    members: int = 0
+    samples: list[str] = field(default_factory=list)
+    upload: Upload | None = None
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check the declaration, every source and provider limits (offline)",
+        description="Check audiences.yaml against its schema and provider rules, read every source, "
+        "and check provider limits. Offline; needs no token. Exit 0 when valid, 1 with every problem.",
+    )
+    add_config_flags(parser)
+    parser.add_argument(
+        "--rejects",
+        metavar="FILE",
+        help="write every rejected row (audience, row, reason, masked value) as CSV",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the project; print a report; exit 0 or raise ConfigError listing every problem."""
+    config = Path(args.config)
+    try:
+        declaration = load_declaration(config)
+    except ConfigError as exc:
+        if args.format == "json":
+            _print_json(config, None, [], exc.problems)
+        raise
+    key = os.urandom(32)  # throwaway: validate keeps no fingerprints
+    reports: list[AudienceReport] = []
+    scans: list[SourceScan] = []
+    problems: list[Problem] = []
+    for spec in declaration.audiences.values():
+        report, scan, found = check_audience(spec, key)
+        reports.append(report)
+        problems += found
+        if scan is not None:
+            scans.append(scan)
+    if args.rejects:
+        write_rejects(scans, Path(args.rejects))
+    if args.format == "json":
+        _print_json(config, declaration, reports, problems)
+    else:
+        _print_text(config, declaration, reports, problems, args.rejects)
+    if problems:
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        raise ConfigError(f"validation failed ({count})", problems=problems)
+    return 0
+
+
+def check_audience(spec: AudienceSpec, key: bytes) -> tuple[AudienceReport, SourceScan | None, list[Problem]]:
+    """Scan one audience's source and check its limits: (report, scan or None, problems)."""
+    report = AudienceReport(spec.key, spec.provider, spec.name, spec.source.display)
+    where = spec.location
+    file, line, col = (where.file, where.line, where.col) if where else ("", 0, 0)
+    try:
+        scan = scan_source(spec, key)
+    except SourceError as exc:
+        located = [Problem(file, line, col, f"audience '{spec.key}': {exc.message}")]
+        return report, None, located + list(exc.problems)
+    _fill(report, scan)
+    problems: list[Problem] = []
+    if report.members == 0:
+        reasons = ", ".join(f"{r} {n}" for r, n in report.invalid_by_reason.items()) or "no data rows"
+        problems.append(Problem(file, line, col, f"audience '{spec.key}' has no valid members ({reasons}); "
+                                "check its columns, phone_region and source"))
+    if spec.provider == "smallest":
+        try:
+            report.upload = _smallest_upload(spec)
+        except SourceError as exc:
+            problems.append(Problem(file, line, col, f"audience '{spec.key}': {exc.message}"))
+        else:
+            problems += _limit_problems(spec, report.upload, file, line, col)
+    return report, scan, problems
+
+
+def _fill(report: AudienceReport, scan: SourceScan) -> None:
+    report.source_sha256 = scan.sha256
+    report.rows_read = scan.rows_read
+    report.valid = scan.valid
+    report.invalid = scan.invalid_count
+    report.invalid_by_reason = dict(scan.invalid)
+    report.duplicates = scan.duplicates
+    report.conflicting_duplicates = scan.conflicting_duplicates
+    report.members = scan.member_count
+    issues = sorted(scan.issues, key=lambda issue: issue.row)[:SAMPLES]
+    report.samples = [" ".join(filter(None, (f"row {i.row}", i.reason, i.masked))) for i in issues]
+
+
+def _smallest_upload(spec: AudienceSpec) -> Upload:
+    """Render the upload file Smallest would receive to a temporary file and measure it."""
+    with tempfile.TemporaryDirectory(prefix="reconciler-validate-") as tmp:
+        upload = render_upload(spec, iter_members(spec), Path(tmp) / "upload.csv")
+    return Upload(upload.size, upload.rows, SMALLEST_MAX_UPLOAD_BYTES, SMALLEST_MAX_MEMBERS)
+
+
+def _limit_problems(spec: AudienceSpec, upload: Upload, file: str, line: int, col: int) -> list[Problem]:
+    found = []
+    if upload.members > upload.max_members:
+        found.append(Problem(file, line, col, f"audience '{spec.key}' would have {upload.members:,} members; "
+                             f"Smallest allows at most {upload.max_members:,}: split the source"))
+    if upload.bytes > upload.max_bytes:
+        found.append(Problem(file, line, col, f"audience '{spec.key}' upload file would be {upload.bytes:,} "
+                             f"bytes; Smallest accepts at most {upload.max_bytes:,}: map fewer columns "
+                             "or split the source"))
+    return found
+
+
+def write_rejects(scans: Iterable[SourceScan], dest: Path) -> None:
+    """Stream every rejected row of every scan to `dest` as CSV (masked values only)."""
+    try:
+        with open(dest, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["audience", "source", "row", "reason", "column", "masked_value"])
+            for scan in scans:
+                for issue in sorted(scan.issues, key=lambda i: i.row):
+                    writer.writerow([scan.audience, scan.source, issue.row, issue.reason,
+                                     issue.column or "", issue.masked])
+    except OSError as exc:
+        raise ConfigError(f"cannot write rejects file {dest}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _print_json(
+    config: Path, declaration: Declaration | None, reports: list[AudienceReport], problems: list[Problem]
+) -> None:
+    document: dict[str, Any] = {
+        "format_version": "1",
+        "config": str(config),
+        "config_sha256": declaration.sha256 if declaration else None,
+        "valid": not problems,
+        "audiences": [asdict(r) for r in reports],
+        "problems": [asdict(p) for p in problems],
+    }
+    console.stdout().out(json.dumps(document, indent=2, ensure_ascii=False), highlight=False)
+
+
+def _print_text(
+    config: Path,
+    declaration: Declaration,
+    reports: list[AudienceReport],
+    problems: list[Problem],
+    rejects: str | None,
+) -> None:
+    out = console.stdout()
+    count = len(reports)
+    out.print(Text(f"{config}: {count} audience{'s' if count != 1 else ''}, "
+                   f"sha256 {declaration.sha256}"))
+    for report in reports:
+        out.print()
+        for line in audience_lines(report):
+            out.print(line)
+    out.print()
+    if rejects:
+        rejected = sum(r.invalid for r in reports)
+        out.print(Text(f"Rejected rows ({rejected:,}) written to {rejects}"))
+    if problems:
+        out.print(Text(f"Invalid: {len(problems)} problem{'s' if len(problems) != 1 else ''} "
+                       "(listed on stderr).", style="red"))
+    else:
+        members = sum(r.members for r in reports)
+        out.print(Text(f"Valid: {count} audience{'s' if count != 1 else ''}, {members:,} members.",
+                       style="green"))
+
+
+def audience_lines(report: AudienceReport) -> list[Text]:
+    """The text report of one audience (no raw member data: counts and masked samples only)."""
+    title = PROVIDER_TITLES.get(report.provider, report.provider)
+    lines = [Text.assemble((report.key, "bold"), f"  {title}  \"{report.name}\"")]
+
+    def row(label: str, value: str) -> None:
+        lines.append(Text(f"  {label:<11}{value}"))
+
+    row("source", f"{report.source}  sha256 {report.source_sha256 or '-'}")
+    if report.source_sha256 is None:
+        return lines
+    detail = ", ".join(f"{reason} {n:,}" for reason, n in report.invalid_by_reason.items())
+    row("rows", f"{report.rows_read:,} read: {report.valid:,} valid, {report.invalid:,} invalid"
+        + (f" ({detail})" if detail else ""))
+    conflicting = f" ({report.conflicting_duplicates:,} with differing details)" \
+        if report.conflicting_duplicates else ""
+    row("duplicates", f"{report.duplicates:,}{conflicting}")
+    row("members", f"{report.members:,}")
+    for index, sample in enumerate(report.samples):
+        row("invalid" if index == 0 else "", sample)
+    if report.upload is not None:
+        up = report.upload
+        row("upload", f"{up.bytes:,} bytes, {up.members:,} members "
+            f"(limits {up.max_bytes:,} bytes, {up.max_members:,} members)")
+    return lines

@@ -1,0 +1,114 @@
+"""audiences.yaml -> `Declaration`: YAML with line numbers, JSON Schema, semantic checks, dataclasses.
+
+`load_declaration` reports every problem of the file at once, each naming file:line:col, as one
+`ConfigError`; it never lets another exception escape for a bad file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reconciler.config_checks import semantic_problems, source_spec, whop_account_id
+from reconciler.config_schema import schema_problems
+from reconciler.errors import ConfigError
+from reconciler.model import (
+    DEFAULT_MAX_SHRINK,
+    DEFAULT_SHRINK_MIN_MEMBERS,
+    PROVIDERS,
+    AudienceSpec,
+    Declaration,
+    Location,
+    ProviderName,
+)
+from reconciler.yamlload import YamlDocument, decode, load_yaml
+
+__all__ = ["load_declaration"]
+
+
+def load_declaration(path: Path, env: Mapping[str, str] = os.environ) -> Declaration:
+    """Load, validate and type the declaration at `path`.
+
+    `env` supplies WHOP_ACCOUNT_ID (the default for providers.whop.account_id). Raises ConfigError
+    carrying every problem found (schema, provider rules, source files and their headers)."""
+    file = str(path)
+    data = _read(path)
+    doc = load_yaml(decode(data, file), file)
+    located = schema_problems(doc, file)
+    bad = {where for where, _ in located}
+    base_dir = path.resolve().parent
+    problems = [*doc.problems, *(p for _, p in located)]
+    problems += semantic_problems(doc, file, base_dir, env, bad)
+    if problems:
+        unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.col))
+        count = f"{len(unique)} problem" + ("s" if len(unique) != 1 else "")
+        raise ConfigError(f"{file} is not a valid declaration ({count})", problems=unique)
+    return _build(doc, path.resolve(), file, hashlib.sha256(data).hexdigest(), env)
+
+
+def _read(path: Path) -> bytes:
+    file = str(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{file}: no such file; create it (see README) or name another with -c PATH"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{file} is a directory; name the declaration file with -c PATH") from None
+    except OSError as exc:
+        raise ConfigError(f"{file} cannot be read: {exc.strerror or type(exc).__name__}") from None
+
+
+def _build(doc: YamlDocument, path: Path, file: str, sha256: str, env: Mapping[str, str]) -> Declaration:
+    """The typed declaration of a document that passed every check."""
+    data: dict[str, Any] = doc.data
+    defaults = data.get("defaults") or {}
+    default_region = _region(defaults.get("phone_region"))
+    settings = data.get("providers") or {}
+    providers: dict[str, dict[str, object]] = {name: dict(settings.get(name) or {}) for name in PROVIDERS}
+    account = whop_account_id(data, env)
+    if account is not None:
+        providers["whop"]["account_id"] = account
+    audiences: dict[str, AudienceSpec] = {}
+    for key, raw in (data.get("audiences") or {}).items():
+        mark = doc.key_where(("audiences", key))
+        audiences[key] = _audience(key, raw, path.parent, default_region, Location(file, mark.line, mark.col))
+    return Declaration(
+        path=path,
+        sha256=sha256,
+        version=int(data["version"]),
+        phone_region=default_region,
+        providers=providers,
+        audiences=audiences,
+    )
+
+
+def _audience(
+    key: str, raw: dict[str, Any], base_dir: Path, default_region: str | None, location: Location
+) -> AudienceSpec:
+    provider: ProviderName = raw["provider"]
+    region = _region(raw.get("phone_region")) or default_region
+    max_shrink = raw.get("max_shrink")
+    min_members = raw.get("shrink_min_members")
+    return AudienceSpec(
+        key=key,
+        provider=provider,
+        name=raw["name"],
+        source=source_spec(raw, base_dir),
+        columns={str(k): str(v) for k, v in raw["columns"].items()},
+        phone_region=region,
+        description=raw.get("description"),
+        protect=bool(raw.get("protect", False)),
+        max_shrink=DEFAULT_MAX_SHRINK if max_shrink is None else float(max_shrink),
+        shrink_min_members=DEFAULT_SHRINK_MIN_MEMBERS if min_members is None else int(min_members),
+        location=location,
+    )
+
+
+def _region(value: object) -> str | None:
+    return value.upper() if isinstance(value, str) else None
+

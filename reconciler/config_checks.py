@@ -1,0 +1,244 @@
+"""Checks of a declaration that JSON Schema cannot express: provider rules, regions, source files.
+
+`semantic_problems` looks only at nodes that passed the schema (so nothing is reported twice) and
+returns every problem it finds, each located at the key or value the user should change.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import phonenumbers
+
+from reconciler.errors import Problem, SourceError
+from reconciler.masking import mask_value
+from reconciler.model import SourceSpec
+from reconciler.sources import read_headers
+from reconciler.yamlload import PathKey, YamlDocument
+
+TEXT_EXTENSIONS = (".csv", ".txt", ".tsv")
+EXCEL_EXTENSIONS = (".xlsx",)
+PHONE_REQUIRED = ("commbox", "smallest")
+SMALLEST_ONLY_COLUMNS = ("identifier",)
+PROVIDER_TITLES = {"commbox": "CommBox", "whop": "Whop", "smallest": "Smallest"}
+WHOP_ACCOUNT_ENV = "WHOP_ACCOUNT_ID"
+DELIMITER_ALIASES = {"tab": "\t"}
+
+T = TypeVar("T")
+
+
+def valid_region(region: str) -> bool:
+    """True when `region` (any case) is a region phonenumbers can parse numbers for."""
+    return region.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def whop_account_id(data: Any, env: Mapping[str, str]) -> str | None:
+    """providers.whop.account_id from the file, else WHOP_ACCOUNT_ID, else None."""
+    providers = data.get("providers") if isinstance(data, dict) else None
+    whop = providers.get("whop") if isinstance(providers, dict) else None
+    value = whop.get("account_id") if isinstance(whop, dict) else None
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    from_env = env.get(WHOP_ACCOUNT_ENV, "").strip()
+    return from_env or None
+
+
+def source_spec(audience: Mapping[str, Any], base_dir: Path) -> SourceSpec:
+    """The SourceSpec of a schema-valid audience mapping."""
+    written = str(audience["source"])
+    delimiter = audience.get("delimiter")
+    return SourceSpec(
+        path=(base_dir / written).resolve(),
+        display=written,
+        delimiter=DELIMITER_ALIASES.get(delimiter, delimiter) if delimiter else None,
+        encoding=audience.get("encoding") or "utf-8-sig",
+        sheet=audience.get("sheet"),
+    )
+
+
+@dataclass
+class _Checker:
+    doc: YamlDocument
+    file: str
+    base_dir: Path
+    env: Mapping[str, str]
+    bad: set[PathKey]  # nodes the schema already reported
+
+    def __post_init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def report(self, path: PathKey, message: str, *, at_key: bool = False) -> None:
+        mark = self.doc.key_where(path) if at_key else self.doc.where(path)
+        self.problems.append(Problem(self.file, mark.line, mark.col, message))
+
+    def get(self, path: PathKey, kind: type[T]) -> T | None:
+        """The value at `path` when present, of `kind`, and not already reported by the schema."""
+        if any(path[:end] in self.bad for end in range(1, len(path) + 1)):
+            return None
+        node: Any = self.doc.data
+        for part in path:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        if kind is float and isinstance(node, int) and not isinstance(node, bool):
+            node = float(node)
+        return node if isinstance(node, kind) and not (kind is int and isinstance(node, bool)) else None
+
+    def run(self) -> list[Problem]:
+        region = self.get(("defaults", "phone_region"), str)
+        if region is not None and not valid_region(region):
+            self.report(("defaults", "phone_region"), _region_message(region))
+        audiences = self.get(("audiences",), dict) or {}
+        names: dict[tuple[str, str], str] = {}
+        whop_users: list[str] = []
+        for key in audiences:
+            self.audience(str(key), names, whop_users)
+        if whop_users and whop_account_id(self.doc.data, self.env) is None:
+            self.report(
+                ("audiences", whop_users[0], "provider"),
+                f"Whop audiences ({', '.join(whop_users)}) need a Whop account id: set "
+                f"providers.whop.account_id in this file or the {WHOP_ACCOUNT_ENV} environment variable",
+            )
+        return self.problems
+
+    def audience(self, key: str, names: dict[tuple[str, str], str], whop_users: list[str]) -> None:
+        base: PathKey = ("audiences", key)
+        if self.get(base, dict) is None:
+            return
+        provider = self.get((*base, "provider"), str)
+        columns = self.get((*base, "columns"), dict)
+        if provider is not None:
+            self.provider_rules(base, provider, columns)
+            if provider == "whop":
+                whop_users.append(key)
+            name = self.get((*base, "name"), str)
+            if name is not None:
+                first = names.setdefault((provider, name), key)
+                if first != key:
+                    self.report(
+                        (*base, "name"),
+                        f"audiences '{first}' and '{key}' are both {PROVIDER_TITLES[provider]} audiences "
+                        f"named '{name}'; give each a different name (audiences are found by name "
+                        "after an interrupted run, so names must be unique per provider)",
+                    )
+        region = self.get((*base, "phone_region"), str)
+        if region is not None and not valid_region(region):
+            self.report((*base, "phone_region"), _region_message(region))
+        shrink = self.get((*base, "max_shrink"), float)
+        if shrink is not None and not math.isfinite(shrink):
+            self.report((*base, "max_shrink"), "'max_shrink' must be a number between 0 and 1")
+        encoding = self.get((*base, "encoding"), str)
+        if encoding is not None and not _known_encoding(encoding):
+            self.report((*base, "encoding"), f"unknown encoding '{encoding}'; use e.g. utf-8-sig or cp1252")
+        self.source_rules(base, columns, encoding_ok=encoding is None or _known_encoding(encoding))
+
+    def provider_rules(self, base: PathKey, provider: str, columns: dict[str, Any] | None) -> None:
+        title = PROVIDER_TITLES.get(provider, provider)
+        if columns is not None:
+            if provider in PHONE_REQUIRED and "phone" not in columns:
+                self.report(
+                    (*base, "columns"),
+                    f"{title} audiences need a phone column: add 'phone: <header>' under columns",
+                )
+            if provider == "whop" and "phone" not in columns and "email" not in columns:
+                self.report(
+                    (*base, "columns"),
+                    "Whop audiences need a phone or email column: add 'phone: <header>' or "
+                    "'email: <header>' under columns",
+                )
+            for field in SMALLEST_ONLY_COLUMNS:
+                if field in columns and provider != "smallest":
+                    self.report(
+                        (*base, "columns", field),
+                        f"'{field}' is only for Smallest audiences; remove it from this {title} audience",
+                        at_key=True,
+                    )
+        if provider != "smallest" and self.get((*base, "description"), str) is not None:
+            self.report(
+                (*base, "description"),
+                f"'description' is only for Smallest audiences ({title} has none); remove it",
+                at_key=True,
+            )
+
+    def source_rules(self, base: PathKey, columns: dict[str, Any] | None, *, encoding_ok: bool) -> None:
+        written = self.get((*base, "source"), str)
+        if written is None:
+            return
+        where = (*base, "source")
+        suffix = Path(written).suffix.lower()
+        if suffix not in TEXT_EXTENSIONS + EXCEL_EXTENSIONS:
+            allowed = ", ".join(TEXT_EXTENSIONS + EXCEL_EXTENSIONS)
+            self.report(where, f"source '{written}' has an unsupported type; use one of {allowed}")
+            return
+        is_text = suffix in TEXT_EXTENSIONS
+        for option, applies in (("sheet", not is_text), ("delimiter", is_text), ("encoding", is_text)):
+            if not applies and (*base, option) in self.doc.keys:
+                kind = "Excel (.xlsx)" if option == "sheet" else "CSV/text"
+                self.report((*base, option), f"'{option}' applies only to {kind} sources; remove it",
+                            at_key=True)
+        path = (self.base_dir / written).resolve()
+        if not path.is_file():
+            state = "is a directory" if path.is_dir() else "does not exist"
+            self.report(where, f"source '{written}' {state} (looked for {path}); fix the path, "
+                        "which is relative to the config file")
+            return
+        options = ("delimiter", "encoding", "sheet")
+        if not encoding_ok or any((*base, option) in self.bad for option in options):
+            return
+        audience = self.get(base, dict) or {}
+        try:
+            headers = read_headers(source_spec(audience, self.base_dir))
+        except SourceError as exc:
+            self.report(where, f"source '{written}' cannot be read: {exc.message}")
+            return
+        for field, header in (columns or {}).items():
+            if isinstance(header, str) and header not in headers:
+                self.report((*base, "columns", field), _missing_header(header, headers, written))
+
+
+def semantic_problems(
+    doc: YamlDocument, file: str, base_dir: Path, env: Mapping[str, str], bad: set[PathKey]
+) -> list[Problem]:
+    """Every non-schema problem of `doc`; `bad` holds the paths the schema already reported."""
+    return _Checker(doc, file, base_dir, env, bad).run()
+
+
+def _region_message(region: str) -> str:
+    return (
+        f"phone_region '{region}' is not a region phone numbers can be read for; "
+        "use an ISO 3166 code like US or GB"
+    )
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _safe_header(header: str) -> str:
+    """A header for messages; masked when it looks like member data (a file with no header row)."""
+    if "@" in header or sum(ch.isdigit() for ch in header) >= 5:
+        return mask_value(header)
+    return header
+
+
+def _missing_header(header: str, headers: list[str], source: str) -> str:
+    shown = [_safe_header(h) for h in headers]
+    message = f"column '{header}' is not a header in {source}"
+    close = difflib.get_close_matches(header, headers, n=1, cutoff=0.6)
+    if close:
+        message += f" (did you mean '{_safe_header(close[0])}'?)"
+    listing = ", ".join(f"'{h}'" for h in shown[:30]) + (" ..." if len(shown) > 30 else "")
+    message += f"; its headers are: {listing}" if shown else "; it has no header row"
+    if len(shown) != sum(1 for a, b in zip(shown, headers, strict=True) if a == b):
+        message += " (some look like data: does the file lack a header row?)"
+    return message

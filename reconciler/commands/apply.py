@@ -1,0 +1,239 @@
+"""`reconciler apply [PLANFILE]`: make the providers match the declaration, recording it in state.
+
+With PLANFILE, carry out exactly that saved plan (refused when its inputs moved). Without, plan
+now, show it, and ask (or require --auto-approve when not on a terminal). The state lock is held
+for the whole run; intents left by an interrupted run are settled first.
+
+Exit codes: 0 done (or no changes), 1 error or any change failed, 3 refused by a safety guard,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from reconciler import console
+from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.commands.plan import print_rendering
+from reconciler.engine import PlanOptions, Project, check_plan_current, load_project, make_plan
+from reconciler.errors import GuardError, StalePlanError, UsageError
+from reconciler.executor import (
+    DEFAULT_PARALLELISM,
+    ApplyReport,
+    Journal,
+    ProviderPool,
+    SettleResult,
+    Status,
+    execute,
+    settle_pending,
+)
+from reconciler.executor.progress import ConsoleReporter
+from reconciler.plan import Plan
+from reconciler.planfile import load_plan
+from reconciler.state import StateStore
+
+EXIT_INTERRUPTED = 130
+PROMPT = "Apply these changes? Only 'yes' is accepted: "
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `apply` command."""
+    parser = subparsers.add_parser(
+        "apply",
+        help="make the providers match the declaration",
+        description="Carry out a saved plan, or plan now and ask before applying.",
+    )
+    parser.add_argument("planfile", nargs="?", metavar="PLANFILE", help="a plan saved by `plan --out`")
+    add_config_flags(parser)
+    parser.add_argument("--auto-approve", action="store_true", help="apply without asking (for CI)")
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=DEFAULT_PARALLELISM,
+        metavar="N",
+        help=f"changes run at once per provider (default: {DEFAULT_PARALLELISM})",
+    )
+    parser.add_argument(
+        "--target", action="append", default=[], metavar="KEY", help="apply only this audience (repeatable)"
+    )
+    parser.add_argument(
+        "--replace", action="append", default=[], metavar="KEY", help="replace this audience (repeatable)"
+    )
+    parser.add_argument(
+        "--allow-shrink",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="allow this audience to lose more members than its max_shrink",
+    )
+    parser.add_argument(
+        "--allow-destroy",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="allow replacing, deleting or forgetting this protected audience",
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="apply to a fresh local emulator with separate, throw-away state "
+        "(<state>/.sandbox/); needs no credentials",
+    )
+    parser.set_defaults(func=run)
+
+
+def _options(args: argparse.Namespace) -> PlanOptions:
+    return PlanOptions(
+        targets=list(dict.fromkeys(args.target)),
+        replace=list(dict.fromkeys(args.replace)),
+        allow_shrink=list(dict.fromkeys(args.allow_shrink)),
+        allow_destroy=list(dict.fromkeys(args.allow_destroy)),
+    )
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.parallelism < 1:
+        raise UsageError(f"--parallelism must be at least 1, not {args.parallelism}")
+    if args.planfile:
+        given = [
+            flag
+            for flag, value in (
+                ("--target", args.target),
+                ("--replace", args.replace),
+                ("--allow-shrink", args.allow_shrink),
+                ("--allow-destroy", args.allow_destroy),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(
+                f"{', '.join(given)} shape a plan: pass them to `reconciler plan`, not with a saved PLANFILE"
+            )
+        if args.sandbox:
+            raise UsageError(
+                "--sandbox starts from empty state on every run, so it cannot carry out a saved plan; "
+                "run `reconciler apply --sandbox` without PLANFILE"
+            )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Apply; return the exit code."""
+    _check_args(args)
+    if args.sandbox:
+        from reconciler.sandbox import sandbox
+
+        with sandbox(state_dir(args)) as box:
+            sys.stderr.write(box.describe() + "\n")
+            return _apply(args, box.state_dir)
+    return _apply(args, state_dir(args))
+
+
+def _apply(args: argparse.Namespace, directory: Path) -> int:
+    saved: Plan | None = load_plan(Path(args.planfile)) if args.planfile else None
+    if saved is not None and saved.refused:
+        raise GuardError(_refusal(saved))
+    targets = (saved.inputs.targets if saved is not None else _options(args).targets) or None
+    with StateStore(directory).lock("apply"):
+        project = load_project(Path(args.config), directory, targets)
+        if saved is not None:
+            check_plan_current(saved, project)
+        with ProviderPool(project.declaration, os.environ) as pool:
+            journal = Journal(project.store, project.state)
+            settled = _settle(journal, pool, project)
+            project.state = journal.state
+            plan = saved if saved is not None else make_plan(project, _options(args))
+            if saved is not None:
+                _check_still_current(saved, settled)
+            if not plan.has_changes:
+                sys.stdout.write("No changes. The providers match the declaration.\n")
+                return 0
+            if saved is None:
+                print_rendering(plan.to_dict(), "text")
+                if plan.refused:
+                    raise GuardError(_refusal(plan))
+                _confirm(args.auto_approve)
+            with ConsoleReporter(console.stderr()) as reporter:
+                report = execute(
+                    plan,
+                    project.declaration,
+                    project.scans,
+                    journal,
+                    pool,
+                    project.key,
+                    parallelism=args.parallelism,
+                    reporter=reporter,
+                    blocked=settled.failed,
+                )
+    _print_report(report)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return 1 if report.failed else 0
+
+
+def _settle(journal: Journal, pool: ProviderPool, project: Project) -> SettleResult:
+    if not journal.pending():
+        return SettleResult()
+    sys.stderr.write(f"Settling {len(journal.pending())} intent(s) left by an interrupted run...\n")
+    result = settle_pending(journal, pool, project.scans)
+    for line in result.lines:
+        sys.stderr.write(f"  {line}\n")
+    for key, reason in sorted(result.failed.items()):
+        sys.stderr.write(f"  {key}: {reason}; its changes will not be attempted\n")
+    return result
+
+
+def _check_still_current(plan: Plan, settled: SettleResult) -> None:
+    moved = sorted(settled.changed_keys & {c.address for c in plan.changes})
+    if moved:
+        raise StalePlanError(
+            f"settling the interrupted run changed the state of {', '.join(moved)}, so the saved plan no "
+            "longer describes it: run `reconciler plan` again"
+        )
+
+
+def _refusal(plan: Plan) -> str:
+    lines = ["the plan was refused by a safety guard; nothing was applied:"]
+    for change in plan.refused:
+        assert change.guard is not None
+        lines.append(f"  {change.address}: {change.guard.message} (allow with {change.guard.allow_flag})")
+    return "\n".join(lines)
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("not asking for approval: stdin is not a terminal; pass --auto-approve to apply")
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    try:
+        answer = input(PROMPT)
+    except EOFError:
+        answer = ""
+    if answer.strip() != "yes":
+        raise UsageError("apply cancelled: only 'yes' is accepted")
+
+
+def _print_report(report: ApplyReport) -> None:
+    out = console.stdout()
+    marks = {
+        Status.SUCCEEDED: "[green]ok[/]",
+        Status.FAILED: "[red]FAILED[/]",
+        Status.NOT_ATTEMPTED: "[yellow]not attempted[/]",
+    }
+    out.print()
+    width = max((len(o.key) for o in report.outcomes), default=0)
+    for outcome in report.outcomes:
+        out.print(f"  {marks[outcome.status]}  ", end="")
+        out.print(
+            f"{outcome.key:<{width}}  {outcome.provider:<8}  {outcome.action:<7}  {outcome.message}",
+            markup=False,
+        )
+        for warning in outcome.warnings:
+            out.print(f"      warning: {warning}", markup=False)
+    if report.interrupted:
+        out.print("Interrupted: running changes were finished and recorded; the rest were not attempted.")
+    out.print(report.summary() + (" Every success is recorded in state." if report.outcomes else ""))

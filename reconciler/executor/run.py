@@ -1,0 +1,213 @@
+"""Run a plan's changes through the providers: per-provider worker pools, one outcome per change."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.errors import AuthError, ReconcilerError
+from reconciler.executor.journal import Journal
+from reconciler.executor.pool import ProviderPool
+from reconciler.executor.report import ApplyReport, Outcome, Status
+from reconciler.executor.settle import settle_pending
+from reconciler.executor.strategies import Step, strategy_for
+from reconciler.model import Declaration
+from reconciler.plan import Action, Change, Plan
+from reconciler.sources.members import SourceScan
+
+DEFAULT_PARALLELISM = 4
+
+
+class Reporter(Protocol):
+    """Progress callbacks; called from worker threads (implementations must be thread-safe)."""
+
+    def started(self, change: Change) -> None: ...
+
+    def progress(self, change: Change, done: int, total: int | None) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+
+class SilentReporter:
+    """A reporter that reports nothing."""
+
+    def started(self, change: Change) -> None:
+        return None
+
+    def progress(self, change: Change, done: int, total: int | None) -> None:
+        return None
+
+    def finished(self, outcome: Outcome) -> None:
+        return None
+
+
+def execute(
+    plan: Plan,
+    declaration: Declaration,
+    scans: dict[str, SourceScan],
+    journal: Journal,
+    pool: ProviderPool,
+    key: bytes,
+    *,
+    parallelism: int = DEFAULT_PARALLELISM,
+    reporter: Reporter | None = None,
+    blocked: dict[str, str] | None = None,
+) -> ApplyReport:
+    """Carry out every change of `plan` that is not a no-op; `blocked` keys are not attempted.
+
+    Up to `parallelism` changes run at once per provider. Every success is in state when this
+    returns; nothing raises for a failed change (see the report). Ctrl-C stops starting new
+    changes, lets running ones finish, and marks the rest not attempted."""
+    report_to = reporter or SilentReporter()
+    changes = [c for c in plan.changes if c.action is not Action.NOOP]
+    outcomes: dict[str, Outcome] = {}
+    halted: dict[str, str] = {}  # provider -> reason (auth failures stop further calls)
+    stop = threading.Event()
+    halted_lock = threading.Lock()
+    with tempfile.TemporaryDirectory(prefix="reconciler-apply-") as tmp:
+        workers: dict[str, ThreadPoolExecutor] = {}
+        futures: dict[Future[Outcome], Change] = {}
+        try:
+            for change in changes:
+                if blocked and change.address in blocked:
+                    outcomes[change.address] = _skipped(change, blocked[change.address])
+                    continue
+                if change.provider not in workers:
+                    workers[change.provider] = ThreadPoolExecutor(
+                        max_workers=max(1, parallelism), thread_name_prefix=f"apply-{change.provider}"
+                    )
+
+                def job(change: Change = change) -> Outcome:
+                    if stop.is_set():
+                        return _skipped(change, "interrupted before it started")
+                    with halted_lock:
+                        reason = halted.get(change.provider)
+                    if reason:
+                        return _skipped(change, reason)
+                    outcome = _run_change(
+                        change, declaration, scans, journal, pool, key, Path(tmp), report_to
+                    )
+                    if outcome.status is Status.FAILED and outcome.message.startswith("auth: "):
+                        with halted_lock:
+                            halted.setdefault(
+                                change.provider,
+                                f"not attempted after {change.provider} rejected the credentials",
+                            )
+                        outcome.message = outcome.message.removeprefix("auth: ")
+                    return outcome
+
+                futures[workers[change.provider].submit(job)] = change
+            wait(futures)
+        except KeyboardInterrupt:
+            stop.set()
+            for worker in workers.values():
+                worker.shutdown(wait=True, cancel_futures=True)
+            interrupted = True
+        else:
+            interrupted = False
+        finally:
+            for worker in workers.values():
+                worker.shutdown(wait=True)
+        for future, change in futures.items():
+            if future.cancelled() or not future.done():
+                outcomes[change.address] = _skipped(change, "interrupted before it started")
+            else:
+                outcomes[change.address] = future.result()
+    return ApplyReport(
+        outcomes=[outcomes[c.address] for c in changes if c.address in outcomes], interrupted=interrupted
+    )
+
+
+def _skipped(change: Change, reason: str) -> Outcome:
+    return Outcome(change.address, change.provider, change.action.value, Status.NOT_ATTEMPTED, reason)
+
+
+def _run_change(
+    change: Change,
+    declaration: Declaration,
+    scans: dict[str, SourceScan],
+    journal: Journal,
+    pool: ProviderPool,
+    key: bytes,
+    workdir: Path,
+    reporter: Reporter,
+) -> Outcome:
+    """Run one change and turn whatever happens into an Outcome (never raises)."""
+    began = time.monotonic()
+    reporter.started(change)
+    step: Step | None = None
+    try:
+        provider = pool.get(change.provider)
+        recorded = journal.entry(change.address)
+        old_provider = pool.get(recorded.provider) if recorded is not None else provider
+
+        def progress(done: int, total: int | None) -> None:
+            return reporter.progress(change, done, total)
+
+        step = Step(
+            change=change,
+            provider=provider,
+            old_provider=old_provider,
+            journal=journal,
+            key=key,
+            workdir=workdir,
+            spec=declaration.audiences.get(change.address),
+            scan=scans.get(change.address),
+            provider_settings=pool.settings(change.provider),
+            progress=progress,
+        )
+        message = strategy_for(change)(step)
+        outcome = Outcome(
+            change.address,
+            change.provider,
+            change.action.value,
+            Status.SUCCEEDED,
+            message,
+            warnings=step.warnings,
+            provider_id=step.provider_id,
+        )
+    except AuthError as exc:
+        outcome = _failed(change, f"auth: {exc.message}", step)
+    except ReconcilerError as exc:
+        outcome = _failed(change, exc.message, step)
+    except Exception as exc:  # a bug must not lose the report of the other changes
+        detail = traceback.format_exc() if os.environ.get("RECONCILER_DEBUG") else type(exc).__name__
+        outcome = _failed(change, f"internal error (a bug in reconciler): {detail}", step)
+    if outcome.status is Status.FAILED:
+        outcome.warnings.extend(_settle_after_failure(change.address, journal, pool, scans))
+    outcome.seconds = time.monotonic() - began
+    reporter.finished(outcome)
+    return outcome
+
+
+def _settle_after_failure(
+    key: str, journal: Journal, pool: ProviderPool, scans: dict[str, SourceScan]
+) -> list[str]:
+    """A failed call may still have landed: settle the key's intents now, by reading the provider."""
+    if not any(i.key == key for i in journal.pending()):
+        return []
+    try:
+        result = settle_pending(journal, pool, scans, keys={key})
+    except ReconcilerError as exc:  # e.g. the state cannot be written: the next apply settles it
+        return [f"could not settle after the failure ({exc.message}); the next apply will"]
+    lines = [line.removeprefix(f"{key}: ") for line in result.lines]
+    lines += [f"{reason}; the next apply will try again" for reason in result.failed.values()]
+    return lines
+
+
+def _failed(change: Change, message: str, step: Step | None) -> Outcome:
+    return Outcome(
+        change.address,
+        change.provider,
+        change.action.value,
+        Status.FAILED,
+        message,
+        warnings=step.warnings if step else [],
+        provider_id=step.provider_id if step else None,
+    )

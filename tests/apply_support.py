@@ -1,0 +1,133 @@
+"""Helpers of the apply / crash / sandbox tests: a small project on disk, an emulator, the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.cli import main
+from reconciler.emulator import Emulator, LoggedRequest
+
+# Three audiences, one per provider; phones are fictional (555-01xx).
+BASE_AUDIENCES: dict[str, dict[str, Any]] = {
+    "vip": {"provider": "commbox", "name": "VIP customers", "source": "data/vip.csv",
+            "columns": {"phone": "Mobile", "first_name": "First"}},
+    "buyers": {"provider": "whop", "name": "Whop buyers", "source": "data/buyers.csv",
+               "columns": {"phone": "Mobile", "email": "Email", "first_name": "First"}},
+    "callers": {"provider": "smallest", "name": "Callers", "source": "data/callers.csv",
+                "columns": {"phone": "Mobile", "first_name": "First"}},
+}
+FIRST_NAMES = ("Ann", "Bob", "Cy", "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jo", "Kim", "Lu")
+
+
+def person(i: int) -> dict[str, str]:
+    """A fictional member row: US phone 415-555-01xx, an e-mail, a first name."""
+    return {"Mobile": f"(415) 555-{100 + i:04d}", "Email": f"person{i}@example.com",
+            "First": FIRST_NAMES[i % len(FIRST_NAMES)]}
+
+
+def raw_identities(rows: list[dict[str, str]]) -> list[str]:
+    """Every raw value that must never appear in output or state: phones (several spellings), e-mails."""
+    out: list[str] = []
+    for row in rows:
+        digits = "".join(ch for ch in row["Mobile"] if ch.isdigit())
+        out += [row["Mobile"], digits, "+1" + digits, row["Email"]]
+    return out
+
+
+@dataclass
+class Project:
+    """A declaration and its sources in a temporary directory."""
+
+    root: Path
+    audiences: dict[str, dict[str, Any]]
+    rows: dict[str, list[dict[str, str]]]  # source file name -> rows
+
+    @property
+    def config(self) -> Path:
+        return self.root / "audiences.yaml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def write(self) -> None:
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        doc = {"version": 1, "defaults": {"phone_region": "US"}, "audiences": self.audiences}
+        self.config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        for name, rows in self.rows.items():
+            lines = ["Mobile,Email,First"] + [f"\"{r['Mobile']}\",{r['Email']},{r['First']}" for r in rows]
+            (self.root / "data" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def args(self) -> list[str]:
+        return ["-c", str(self.config), "--state", str(self.state)]
+
+    def state_doc(self) -> dict[str, Any]:
+        return dict(json.loads((self.state / "state.json").read_text(encoding="utf-8")))
+
+    def all_raw_identities(self) -> list[str]:
+        return [v for rows in self.rows.values() for v in raw_identities(rows)]
+
+
+def make_project(root: Path, sizes: Mapping[str, int] | None = None) -> Project:
+    """The three base audiences with `sizes` members each (default 5), written to `root`."""
+    sizes = dict(sizes or {})
+    rows = {}
+    for spec in BASE_AUDIENCES.values():
+        name = Path(spec["source"]).name
+        rows[name] = [person(i) for i in range(sizes.get(name, 5))]
+    project = Project(root, json.loads(json.dumps(BASE_AUDIENCES)), rows)
+    project.write()
+    return project
+
+
+@contextmanager
+def emulator_env(emulator: Emulator) -> Iterator[dict[str, str]]:
+    """Point this process's provider environment at `emulator` for the duration."""
+    env = emulator.env()
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def cli(*argv: str) -> Result:
+    """Run the CLI in-process, capturing stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse
+            code = int(exc.code or 0)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def mutations(log: list[LoggedRequest]) -> list[tuple[str, str, str]]:
+    """(provider, method, path) of every non-GET API request, upload PUTs to storage excluded."""
+    return [(r.provider, r.method, r.path) for r in log if r.method != "GET" and r.provider != "whop-upload"]
+
+
+def names_at(emulator: Emulator, provider: str) -> list[str]:
+    """Names of every audience the emulator holds for `provider` (duplicates kept)."""
+    return sorted(str(a.get("name")) for a in emulator.audiences(provider))

@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -231,6 +231,10 @@ class _CountingReader:
         if self._progress is not None and chunk:
             self._progress(self._done, self._size)
         return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(65_536):
+            yield chunk
 
     def fileno(self) -> int:
         return self._raw.fileno()

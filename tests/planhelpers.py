@@ -7,6 +7,7 @@ source digest and `diff.applied_extra` (protect flag and settings record).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -107,10 +108,73 @@ def desired_of(declaration: Declaration, scans: Mapping[str, SourceScan],
 
 
 def state_after_apply(project: Project) -> tuple[State, dict[str, MemberSet]]:
-    """The State + MemberSets the executor records after applying `project` successfully."""
-    return applied_state(desired_of(project.declaration, project.scans))
+    """The State + MemberSets the executor records after applying `project` successfully: the
+    project's state (lineage, serial, fingerprint key) with one entry per scanned audience, ready
+    for `project.store.save(state, sets)`."""
+    recorded, sets = applied_state(desired_of(project.declaration, project.scans))
+    state = dataclasses.replace(project.state, audiences=recorded.audiences, intents=[])
+    return state, sets
 
 
 def loader(sets: Mapping[str, MemberSet]) -> Any:
     """A `load_members` callable over recorded member sets (keyed by audience key)."""
     return lambda entry: sets.get(entry.key, MemberSet())
+
+
+# -- projects on disk (real declaration, sources and state) ------------------------------------------
+
+PROJECT_YAML = """\
+version: 1
+defaults:
+  phone_region: US
+providers:
+  whop: {{account_id: biz_test}}
+audiences:
+  vip:
+    provider: commbox
+    name: VIP customers
+    source: data/vip.csv
+    columns: {{phone: Mobile, first_name: First}}
+  callers:
+    provider: smallest
+    name: Callers
+    description: call list
+    source: data/callers.csv
+    columns: {{phone: Phone}}
+    protect: {protect}
+  buyers:
+    provider: whop
+    name: Buyers
+    source: data/buyers.csv
+    columns: {{email: Email, first_name: First}}
+"""
+
+
+def phone(i: int) -> str:
+    """The i-th test phone number (valid US numbers, 0 <= i < 1000), formatted as users write them."""
+    return f"+1212555{i:04d}"
+
+
+def write_csv(path: Path, header: str, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def write_project(root: Path, *, vip: range = range(10), callers: range = range(100, 120),
+                  buyers: range = range(5), protect: bool = False) -> Path:
+    """A three-provider project under `root`; returns the config path."""
+    write_csv(root / "data/vip.csv", "Mobile,First", [f"{phone(i)},Name{i}" for i in vip])
+    write_csv(root / "data/callers.csv", "Phone", [phone(i) for i in callers])
+    write_csv(root / "data/buyers.csv", "Email,First", [f"user{i}@example.com,B{i}" for i in buyers])
+    config = root / "audiences.yaml"
+    config.write_text(PROJECT_YAML.format(protect=str(protect).lower()), encoding="utf-8")
+    return config
+
+
+def apply_project(config: Path, state_dir: Path | None = None) -> State:
+    """Record in the state what a successful apply of the project at `config` would."""
+    from reconciler.engine import load_project
+
+    project = load_project(config, state_dir or config.parent / "state")
+    state, sets = state_after_apply(project)
+    return project.store.save(state, sets)

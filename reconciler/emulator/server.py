@@ -90,8 +90,8 @@ class Router:
         provider, prefix = self._match(target)
         if provider is None:
             resp = Response(404, {"error": "not found"})
-            _write(h, resp, close=not body.drain(1 << 20))
             self.log.add(LoggedRequest("", method, target.split("?")[0], 404))
+            _write(h, resp, close=not body.drain(1 << 20))
             return
         req = Request.build(method, target[len(prefix) :], headers, body)
         if provider == "whop-upload":
@@ -150,8 +150,8 @@ class Router:
         self, h: BaseHTTPRequestHandler, req: Request, provider: str, resp: Response, fault: str | None
     ) -> None:
         close = not req.body.done and not req.body.drain(1 << 20)
+        self._record(req, provider, resp.status, fault)  # before the answer: a client may read the log next
         _write(h, resp, close=close)
-        self._record(req, provider, resp.status, fault)
 
     def _drop(
         self, h: BaseHTTPRequestHandler, req: Request, provider: str, fault: str, status: int = 0

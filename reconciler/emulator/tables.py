@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reconciler.emulator.wire import ApiError
 
 XLSX_MAGIC = b"PK\x03\x04"
+# what a malformed CSV or workbook raises (openpyxl's own errors derive from Exception directly)
+READ_ERRORS: tuple[type[Exception], ...] = (
+    UnicodeDecodeError,
+    csv.Error,
+    zipfile.BadZipFile,
+    KeyError,
+    OSError,
+    ValueError,
+    TypeError,
+    IndexError,
+)
 
 
 @dataclass(frozen=True)
@@ -26,15 +38,18 @@ class Table:
     excel: bool
 
     def rows(self) -> Iterator[dict[str, str]]:
-        """Data rows as {header: cell text}; blank rows are skipped."""
-        cells = _xlsx_cells(self.path) if self.excel else _csv_cells(self.path)
-        next(cells, None)  # the header
-        width = len(self.header)
-        for row in cells:
-            if not any(c.strip() for c in row):
-                continue
-            padded = (list(row) + [""] * width)[:width]
-            yield dict(zip(self.header, padded, strict=True))
+        """Data rows as {header: cell text}; blank rows are skipped. ApiError(400) if unreadable."""
+        try:
+            cells = _xlsx_cells(self.path) if self.excel else _csv_cells(self.path)
+            next(cells, None)  # the header
+            width = len(self.header)
+            for row in cells:
+                if not any(c.strip() for c in row):
+                    continue
+                padded = (list(row) + [""] * width)[:width]
+                yield dict(zip(self.header, padded, strict=True))
+        except READ_ERRORS:
+            raise ApiError(400, "file could not be read") from None
 
 
 def open_table(path: Path, *, allow_excel: bool = True) -> Table:
@@ -49,21 +64,12 @@ def open_table(path: Path, *, allow_excel: bool = True) -> Table:
     try:
         cells = _xlsx_cells(path) if excel else _csv_cells(path)
         header = next(cells, None)
-    except (UnicodeDecodeError, csv.Error):
-        raise ApiError(400, "file could not be read as CSV") from None
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
-        raise ApiError(400, "file could not be read as Excel") from None
+        cells.close()
+    except READ_ERRORS:
+        raise ApiError(400, "file could not be read as " + ("Excel" if excel else "CSV")) from None
     if not header or not any(h.strip() for h in header):
         raise ApiError(400, "file is empty or has no header row")
     return Table(path, tuple(h.strip() for h in header), excel)
-
-
-def count_rows(table: Table) -> int:
-    """How many data rows the table has (streams the file); 400 if it cannot be read."""
-    try:
-        return sum(1 for _ in table.rows())
-    except (UnicodeDecodeError, csv.Error, zipfile.BadZipFile, ValueError):
-        raise ApiError(400, "file could not be read") from None
 
 
 def _delimiter(first_line: str) -> str:
@@ -72,17 +78,26 @@ def _delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_cells(path: Path) -> Iterator[list[str]]:
+def _csv_cells(path: Path) -> Generator[list[str], None, None]:
     with path.open("r", encoding="utf-8-sig", newline="") as fh:
         first = fh.readline()
         fh.seek(0)
         yield from csv.reader(fh, delimiter=_delimiter(first))
 
 
-def _xlsx_cells(path: Path) -> Iterator[list[str]]:
+def _xlsx_cells(path: Path) -> Generator[list[str], None, None]:
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
-    book = load_workbook(path, read_only=True, data_only=True)
+    with path.open("rb") as fh:
+        try:
+            book = load_workbook(fh, read_only=True, data_only=True)
+        except InvalidFileException as exc:
+            raise ValueError(str(exc)) from None
+        yield from _sheet_cells(book)
+
+
+def _sheet_cells(book: Any) -> Iterator[list[str]]:
     try:
         sheet = book.worksheets[0]
         for row in sheet.iter_rows(values_only=True):

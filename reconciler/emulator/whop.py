@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from reconciler.emulator.tables import Table, open_table
 from reconciler.emulator.whop_files import FileStore
 from reconciler.emulator.wire import ApiError, Request, Response
 
-WHOP_API_VERSION_DATE = "2025-10-01"  # the Api-Version-Date the emulator pins for /files
+# /files needs this API version or later (docs.whop.com: direct file uploads)
+WHOP_API_VERSION_DATE = "2026-08-21-1"
+VERSION_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:-(\d+))?\Z")
 IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country")
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
@@ -121,12 +124,14 @@ class WhopApi(ProviderApi):
         given = req.header("Api-Version-Date")
         if given is None:
             raise ApiError(
-                400, f"The Api-Version-Date header is required for /files (e.g. {WHOP_API_VERSION_DATE})"
+                400,
+                f"The /files endpoints require an Api-Version-Date header ({WHOP_API_VERSION_DATE} or later)",
             )
-        if len(given) != 10 or given < WHOP_API_VERSION_DATE:
-            raise ApiError(
-                400, f"Api-Version-Date {given!r} does not support /files; use {WHOP_API_VERSION_DATE}"
-            )
+        version = parse_version(given)
+        if version is None:
+            raise ApiError(400, f"Api-Version-Date {given!r} is not a valid API version")
+        if version < parse_version(WHOP_API_VERSION_DATE):  # type: ignore[operator]
+            raise ApiError(400, f"The /files endpoints require API version {WHOP_API_VERSION_DATE} or later")
 
     def create_file(self, req: Request) -> Response:
         """POST /files {filename, visibility} -> a pending file with its presigned upload."""
@@ -387,6 +392,15 @@ class WhopApi(ProviderApi):
     def remove(self, audience_id: str) -> None:
         with self.lock:
             self.store.pop(audience_id)
+
+
+def parse_version(value: str) -> tuple[int, int, int, int] | None:
+    """An Api-Version-Date ("2026-08-21" or "2026-08-21-1") as a comparable tuple; None if malformed."""
+    match = VERSION_RE.match(value.strip())
+    if match is None:
+        return None
+    year, month, day, rev = match.groups()
+    return int(year), int(month), int(day), int(rev or 0)
 
 
 def _check_mapping(mapping: Any) -> dict[str, str]:

@@ -37,16 +37,17 @@ class WhopFile:
     byte_size: int | None = None
     upload_status: str = "pending"
     polls: int = 0
+    url: str | None = None  # the (signed, private) download link once ready
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "filename": self.filename,
             "content_type": self.content_type,
-            "byte_size": self.byte_size,
+            "size": self.byte_size if self.upload_status == "ready" else None,
             "upload_status": self.upload_status,
             "visibility": self.visibility,
-            "url": None,
+            "url": self.url if self.upload_status == "ready" else None,
             "created_at": self.created_at,
         }
 
@@ -133,5 +134,8 @@ class FileStore:
         if record.path is not None:
             record.path.unlink(missing_ok=True)
         record.path, record.byte_size = Path(out.name), req.body.bytes_read
+        record.url = (
+            f"{self.ctx.root_url}{UPLOAD_PREFIX}/{file_id}/download?signature={self._sign('dl:' + file_id)}"
+        )
         req.summary.update(bytes=record.byte_size)
         return Response(200, b"", {"ETag": f'"{self._sign(out.name)[:32]}"'})

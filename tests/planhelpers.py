@@ -8,7 +8,7 @@ source digest and `diff.applied_extra` (protect flag and settings record).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +160,8 @@ def write_csv(path: Path, header: str, rows: list[str]) -> None:
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
 
 
-def write_project(root: Path, *, vip: range = range(10), callers: range = range(100, 120),
-                  buyers: range = range(5), protect: bool = False) -> Path:
+def write_project(root: Path, *, vip: Iterable[int] = range(10), callers: Iterable[int] = range(100, 120),
+                  buyers: Iterable[int] = range(5), protect: bool = False) -> Path:
     """A three-provider project under `root`; returns the config path."""
     write_csv(root / "data/vip.csv", "Mobile,First", [f"{phone(i)},Name{i}" for i in vip])
     write_csv(root / "data/callers.csv", "Phone", [phone(i) for i in callers])

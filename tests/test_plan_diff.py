@@ -7,22 +7,23 @@ import dataclasses
 import pytest
 from planhelpers import applied_state, desired, loader, members, spec
 
-from reconciler.diff import attribute_changes, diff, settings_digest, settings_record
+from reconciler.diff import Desired, attribute_changes, diff, settings_digest, settings_record
+from reconciler.model import AudienceSpec
 from reconciler.plan import Action, Change
-from reconciler.state import Intent
+from reconciler.sources.members import MemberSet
+from reconciler.state import Intent, State
 
 
-def plan_one(before: dict, after: dict, sets: dict, **kwargs: object) -> Change:
-    state, _ = before["state"], None
-    changes, _warnings = diff(after, state, loader(sets), **kwargs)  # type: ignore[arg-type]
+def plan_one(before: State, after: dict[str, Desired], sets: dict[str, MemberSet]) -> Change:
+    """The single change of planning `after` against the state `before`."""
+    changes, _warnings = diff(after, before, loader(sets))
     assert len(changes) == 1
     return changes[0]
 
 
-def baseline(s, m):  # type: ignore[no-untyped-def]
-    want = desired((s, m))
-    state, sets = applied_state(want)
-    return {"state": state}, sets
+def baseline(s: AudienceSpec, m: MemberSet) -> tuple[State, dict[str, MemberSet]]:
+    """The state an apply of audience `s` with members `m` leaves."""
+    return applied_state(desired((s, m)))
 
 
 def test_create_when_only_in_config() -> None:
@@ -204,7 +205,7 @@ def test_attribute_changes_paths() -> None:
 def test_legacy_state_without_record_reports_settings_changed() -> None:
     s = spec("a", "smallest")
     before, sets = baseline(s, members(range(3)))
-    entry = before["state"].audiences["a"]
+    entry = before.audiences["a"]
     entry.extra = {}
     entry.settings_digest = "0" * 64
     c = plan_one(before, desired((s, members(range(3)))), sets)

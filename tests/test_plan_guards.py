@@ -19,7 +19,7 @@ def planned(old: AudienceSpec | None, new: AudienceSpec | None, before: range, a
     want = desired((new, members(after))) if new else {}
     changes, _ = diff(want, state, loader(sets))
     specs = {k: d.spec for k, d in want.items()}
-    apply_guards(changes, specs, state, **allow)  # type: ignore[arg-type]
+    apply_guards(changes, specs, state, **allow)
     (change,) = changes
     return change, state
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,26 @@ class Seen:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def form_parts(seen: Seen) -> dict[str, tuple[str | None, bytes]]:
+    """A multipart/form-data body -> {field: (filename or None, content)}."""
+    match = re.search(r"boundary=([^;]+)", seen.headers["content-type"])
+    assert match, seen.headers["content-type"]
+    boundary = b"--" + match.group(1).strip('"').encode()
+    parts: dict[str, tuple[str | None, bytes]] = {}
+    for chunk in seen.body.split(boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, content = chunk[2:].partition(b"\r\n\r\n")
+        name = re.search(rb'name="([^"]*)"', head)
+        filename = re.search(rb'filename="([^"]*)"', head)
+        assert name, head
+        parts[name.group(1).decode()] = (
+            filename.group(1).decode() if filename else None,
+            content[:-2] if content.endswith(b"\r\n") else content,
+        )
+    return parts
 
 
 Handler = Callable[[httpx.Request, Seen], httpx.Response]

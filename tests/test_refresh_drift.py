@@ -56,8 +56,15 @@ class FakeProvider(Provider):
 def entry(
     key: str, provider: str = "commbox", pid: str = "1", name: str = "VIP", count: int = 3
 ) -> AudienceState:
-    return AudienceState(key=key, provider=provider, provider_id=pid, name=name, member_count=count,
-                         settings_digest="sd", member_digest="md")
+    return AudienceState(
+        key=key,
+        provider=provider,
+        provider_id=pid,
+        name=name,
+        member_count=count,
+        settings_digest="sd",
+        member_digest="md",
+    )
 
 
 def test_matching_audience_has_no_findings() -> None:
@@ -88,8 +95,12 @@ def test_unknown_count_is_not_drift_and_processing_is_informational() -> None:
 
 
 def test_fold_drops_gone_and_records_provider_facts_without_touching_input() -> None:
-    state = State(lineage="L", serial=4, fingerprint_key="k",
-                  audiences={"a": entry("a"), "b": entry("b", pid="2"), "c": entry("c", pid="3")})
+    state = State(
+        lineage="L",
+        serial=4,
+        fingerprint_key="k",
+        audiences={"a": entry("a"), "b": entry("b", pid="2"), "c": entry("c", pid="3")},
+    )
     original = copy.deepcopy(state)
     findings = (
         detect_drift(state.audiences["a"], None)
@@ -108,8 +119,9 @@ def test_fold_drops_gone_and_records_provider_facts_without_touching_input() -> 
 
 def _spec(name: str) -> AudienceSpec:
     source = SourceSpec(path=Path("/x/vip.csv"), display="vip.csv")
-    return AudienceSpec(key="a", provider="whop", name=name, source=source, columns={"phone": "Mobile"},
-                        phone_region="US")
+    return AudienceSpec(
+        key="a", provider="whop", name=name, source=source, columns={"phone": "Mobile"}, phone_region="US"
+    )
 
 
 def test_fold_rename_recomputes_the_settings_digest_exactly_as_diff_does() -> None:
@@ -143,15 +155,19 @@ def test_no_drift_result() -> None:
 
 
 def _intent(key: str, name: str, provider: str = "smallest") -> Intent:
-    return Intent(id="i1", key=key, provider=provider, operation="create", name=name,
-                  started_at="2026-01-01T00:00:00Z")
+    return Intent(
+        id="i1", key=key, provider=provider, operation="create", name=name, started_at="2026-01-01T00:00:00Z"
+    )
 
 
 def test_interrupted_create_is_offered_for_adoption_excluding_managed_ids() -> None:
-    smallest = FakeProvider("smallest", [RemoteAudience("s1", "Callers"), RemoteAudience("s2", "Callers"),
-                                         RemoteAudience("s3", "Other")])
-    state = State(audiences={"old": entry("old", "smallest", "s1", "Callers")},
-                  intents=[_intent("callers", "Callers")])
+    smallest = FakeProvider(
+        "smallest",
+        [RemoteAudience("s1", "Callers"), RemoteAudience("s2", "Callers"), RemoteAudience("s3", "Other")],
+    )
+    state = State(
+        audiences={"old": entry("old", "smallest", "s1", "Callers")}, intents=[_intent("callers", "Callers")]
+    )
     result = refresh(state, {"smallest": smallest})
     [adoption] = result.adoptions
     assert adoption.candidates == ("s2",)
@@ -193,10 +209,14 @@ def test_providers_in_use_covers_entries_and_pending_creates() -> None:
 names = st.text(min_size=1, max_size=12)
 
 
-@given(state_name=names, remote_name=names, state_count=st.integers(0, 10**6),
-       remote_count=st.one_of(st.none(), st.integers(0, 10**6)),
-       status=st.sampled_from(["ready", "partial", "failed", "pending", "processing", "syncing"]),
-       kind=st.sampled_from([None, "Static", "Dynamic"]))
+@given(
+    state_name=names,
+    remote_name=names,
+    state_count=st.integers(0, 10**6),
+    remote_count=st.one_of(st.none(), st.integers(0, 10**6)),
+    status=st.sampled_from(["ready", "partial", "failed", "pending", "processing", "syncing"]),
+    kind=st.sampled_from([None, "Static", "Dynamic"]),
+)
 def test_fold_agrees_with_findings(
     state_name: str,
     remote_name: str,

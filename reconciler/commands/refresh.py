@@ -21,14 +21,15 @@ from reconciler.state import StateStore
 
 EXIT_DRIFT = 2
 
-_SYMBOLS = {
-    "gone_at_provider": ("-", "gone"),
-    "renamed_at_provider": ("~", "renamed"),
-    "member_count_differs": ("~", "count"),
-    "dynamic_at_provider": ("!", "dynamic"),
-    "failed_at_provider": ("!", "failed"),
-    "not_ready_at_provider": (" ", "pending"),
-    "interrupted_create": ("?", "orphan?"),
+# kind -> (symbol, column label, summary phrase); also the order of the summary
+_KINDS: dict[str, tuple[str, str, str]] = {
+    "gone_at_provider": ("-", "gone", "gone"),
+    "renamed_at_provider": ("~", "renamed", "renamed"),
+    "member_count_differs": ("~", "members", "member count changed"),
+    "dynamic_at_provider": ("!", "dynamic", "Dynamic"),
+    "failed_at_provider": ("!", "failed", "failed"),
+    "interrupted_create": ("?", "orphan", "interrupted create"),
+    "not_ready_at_provider": (" ", "pending", "still processing"),
 }
 
 
@@ -102,7 +103,7 @@ def _render(result: RefreshResult, fmt: str, *, written: bool) -> None:
 
 
 def _finding_line(item: Finding, width: int) -> str:
-    symbol, label = _SYMBOLS.get(item.kind, ("!", item.kind))
+    symbol, label, _ = _KINDS.get(item.kind, ("!", item.kind, item.kind))
     return f"  {symbol} {label:<8} {item.key:<{width}}  {item.provider:<8}  {item.message}"
 
 
@@ -116,16 +117,15 @@ def render_text(result: RefreshResult, *, written: bool = False) -> list[str]:
             lines.append(f"    to adopt: {command}")
     if lines:
         lines.append("")
-    counts: dict[str, int] = {}
-    for item in result.findings:
-        if item.is_drift:
-            _, label = _SYMBOLS.get(item.kind, ("!", item.kind))
-            counts[label] = counts.get(label, 0) + 1
+    drift = [f.kind for f in result.findings if f.is_drift]
     checked = f"{result.checked} managed audience{'s' if result.checked != 1 else ''} checked"
-    if not counts:
+    if not drift:
         lines.append(f"No drift: {checked}.")
         return lines
-    summary = ", ".join(f"{n} {label}" for label, n in counts.items())
+    order = [*_KINDS, *sorted(set(drift) - set(_KINDS))]
+    summary = ", ".join(
+        f"{drift.count(kind)} {_KINDS.get(kind, ('', '', kind))[2]}" for kind in order if kind in drift
+    )
     tail = "Recorded in state." if written else "Run `reconciler refresh --write` to record it in state."
     lines.append(f"Drift: {summary} ({checked}). {tail}")
     return lines

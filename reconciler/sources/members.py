@@ -105,7 +105,9 @@ class MemberSet:
 
     def diff(self, before: MemberSet) -> tuple[int, int, int]:
         """(added, removed, changed) relative to `before`; changed = same identity, new attributes."""
-        common, new_idx, old_idx = np.intersect1d(self.ids, before.ids, assume_unique=True, return_indices=True)
+        common, new_idx, old_idx = np.intersect1d(
+            self.ids, before.ids, assume_unique=True, return_indices=True
+        )
         changed = int(np.count_nonzero(self.attrs[new_idx] != before.attrs[old_idx]))
         return len(self) - len(common), len(before) - len(common), changed
 

@@ -1,48 +1,140 @@
-"""Streaming scan of a source: read, normalise, validate, de-duplicate, fingerprint."""
+"""Streaming scan of a source: read, normalise, validate, de-duplicate, fingerprint.
+
+The public functions of the sources package; the work lives in sibling modules (csvread,
+xlsxread, records, phones, normalise, parallel, render)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import csv
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.model import AudienceSpec, SourceSpec
-from reconciler.sources.members import Member, SourceScan, UploadFile
+import numpy as np
+
+from reconciler.errors import SourceError
+from reconciler.model import AudienceSpec
+from reconciler.sources.csvread import source_error
+from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan
+from reconciler.sources.normalise import (
+    RawRow,
+    RowRules,
+    fingerprint,
+    fingerprint_values,
+    normalise_row,
+    normalise_values,
+)
+from reconciler.sources.parallel import chunked, map_chunks
+from reconciler.sources.records import raw_rows, read_headers
+from reconciler.sources.render import render_upload, upload_headers
+
+__all__ = [
+    "fingerprint",
+    "iter_members",
+    "read_headers",
+    "render_upload",
+    "scan_source",
+    "upload_headers",
+    "write_rejects",
+]
+
+
+@dataclass
+class _Chunk:
+    """What a worker returns for one chunk: fingerprints of its valid rows and its issues."""
+
+    ids: np.ndarray
+    attrs: np.ndarray
+    rows: int
+    issues: list[RowIssue] = field(default_factory=list)
+
+
+def _rules(spec: AudienceSpec) -> RowRules:
+    return RowRules(headers=dict(spec.columns), default_region=spec.phone_region)
+
+
+def _scan_chunk(context: tuple[RowRules, bytes], chunk: list[RawRow]) -> _Chunk:
+    rules, key = context
+    ids: list[int] = []
+    attrs: list[int] = []
+    issues: list[RowIssue] = []
+    for row in chunk:
+        result = normalise_values(row, rules)
+        if isinstance(result, RowIssue):
+            issues.append(result)
+        else:
+            ident, attr = fingerprint_values(result, key)
+            ids.append(ident)
+            attrs.append(attr)
+    return _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), len(chunk), issues)
+
+
+def _members_chunk(rules: RowRules, chunk: list[RawRow]) -> list[Member]:
+    return [m for m in (normalise_row(row, rules) for row in chunk) if isinstance(m, Member)]
+
+
+def _file_sha256(spec: AudienceSpec) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(spec.source.path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        raise source_error(spec.source, "file not found") from None
+    except OSError as exc:
+        raise source_error(spec.source, exc.strerror or "cannot read") from None
+    return digest.hexdigest()
 
 
 def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -> SourceScan:
     """Read `spec.source` once (streaming; phone parsing spread over `workers` processes)."""
-    raise NotImplementedError
+    scan = SourceScan(audience=spec.key, source=spec.source.display, sha256=_file_sha256(spec))
+    id_parts: list[np.ndarray] = []
+    attr_parts: list[np.ndarray] = []
+    reasons: Counter[str] = Counter()
+    with raw_rows(spec) as rows:
+        for part in map_chunks(_scan_chunk, (_rules(spec), key), chunked(rows), workers):
+            scan.rows_read += part.rows
+            id_parts.append(part.ids)
+            attr_parts.append(part.attrs)
+            scan.issues.extend(part.issues)
+            reasons.update(issue.reason for issue in part.issues)
+    ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.uint64)
+    attrs = np.concatenate(attr_parts) if attr_parts else np.empty(0, np.uint32)
+    scan.valid = int(ids.shape[0])
+    scan.invalid = dict(sorted(reasons.items()))
+    unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    scan.duplicates = scan.valid - int(unique.shape[0])
+    if scan.duplicates:
+        repeated = np.ones(scan.valid, dtype=bool)
+        repeated[first] = False
+        differs = attrs != attrs[first][inverse.reshape(-1)]
+        scan.conflicting_duplicates = int(np.count_nonzero(repeated & differs))
+    scan.members = MemberSet(unique, attrs[first])
+    return scan
 
 
-def iter_members(spec: AudienceSpec) -> Iterator[Member]:
+def iter_members(spec: AudienceSpec, *, workers: int | None = None) -> Iterator[Member]:
     """Valid, de-duplicated members in source order, normalised exactly as `scan_source` does."""
-    raise NotImplementedError
-
-
-def fingerprint(member: Member, key: bytes) -> tuple[int, int]:
-    """(identity fp 64-bit, attributes fp 32-bit), keyed with `key` (HMAC-SHA256 truncations).
-
-    The identity is `member.identity()`; the attributes are every other mapped field."""
-    raise NotImplementedError
-
-
-def render_upload(spec: AudienceSpec, members: Iterable[Member], dest: Path) -> UploadFile:
-    """Write the upload CSV for `spec.provider` to `dest` (CommBox `phone1`; Smallest the declared
-    phone header; Whop headers matching its column_mapping)."""
-    raise NotImplementedError
+    seen: set[bytes] = set()
+    with raw_rows(spec) as rows:
+        for members in map_chunks(_members_chunk, _rules(spec), chunked(rows), workers):
+            for member in members:
+                tag = hashlib.blake2b(member.identity().encode("utf-8"), digest_size=16).digest()
+                if tag not in seen:
+                    seen.add(tag)
+                    yield member
 
 
 def write_rejects(scan: SourceScan, dest: Path) -> None:
     """Write `scan.issues` as CSV (row, reason, column, masked value)."""
-    raise NotImplementedError
-
-
-def read_headers(source: SourceSpec) -> list[str]:
-    """The header row of a source (BOM stripped, delimiter sniffed); SourceError if unreadable."""
-    raise NotImplementedError
-
-
-def upload_headers(spec: AudienceSpec) -> dict[str, str]:
-    """Mapped field -> header used in the rendered upload file for `spec.provider`
-    (e.g. CommBox {"phone": "phone1", ...}); providers use it for column names and mappings."""
-    raise NotImplementedError
+    try:
+        with open(dest, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["row", "reason", "column", "masked_value"])
+            for issue in sorted(scan.issues, key=lambda i: i.row):
+                writer.writerow([issue.row, issue.reason, issue.column or "", issue.masked])
+    except OSError as exc:
+        raise SourceError(f"cannot write rejects file {dest}: {exc.strerror}") from None

@@ -19,8 +19,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.model import AudienceSpec, Declaration
 from reconciler.plan import (
     STRATEGY_ADD_REMOVE,
@@ -132,6 +130,8 @@ def row_stats(scan: SourceScan) -> RowStats:
 
 def attribute_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Attribute-level changes between two settings records: 'columns.phone' -> {before, after}."""
+    from deepdiff import DeepDiff  # imported here: it costs ~0.3 s and most plans never need it
+
     result: dict[str, dict[str, Any]] = {}
     tree = DeepDiff(dict(before), dict(after), view="tree")
     for levels in tree.values():

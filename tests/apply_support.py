@@ -5,33 +5,52 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from reconciler.cli import main
 from reconciler.emulator import Emulator, LoggedRequest
+from reconciler.providers import make_provider
 
 # Three audiences, one per provider; phones are fictional (555-01xx).
 BASE_AUDIENCES: dict[str, dict[str, Any]] = {
-    "vip": {"provider": "commbox", "name": "VIP customers", "source": "data/vip.csv",
-            "columns": {"phone": "Mobile", "first_name": "First"}},
-    "buyers": {"provider": "whop", "name": "Whop buyers", "source": "data/buyers.csv",
-               "columns": {"phone": "Mobile", "email": "Email", "first_name": "First"}},
-    "callers": {"provider": "smallest", "name": "Callers", "source": "data/callers.csv",
-                "columns": {"phone": "Mobile", "first_name": "First"}},
+    "vip": {
+        "provider": "commbox",
+        "name": "VIP customers",
+        "source": "data/vip.csv",
+        "columns": {"phone": "Mobile", "first_name": "First"},
+    },
+    "buyers": {
+        "provider": "whop",
+        "name": "Whop buyers",
+        "source": "data/buyers.csv",
+        "columns": {"phone": "Mobile", "email": "Email", "first_name": "First"},
+    },
+    "callers": {
+        "provider": "smallest",
+        "name": "Callers",
+        "source": "data/callers.csv",
+        "columns": {"phone": "Mobile", "first_name": "First"},
+    },
 }
 FIRST_NAMES = ("Ann", "Bob", "Cy", "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jo", "Kim", "Lu")
 
 
 def person(i: int) -> dict[str, str]:
     """A fictional member row: US phone 415-555-01xx, an e-mail, a first name."""
-    return {"Mobile": f"(415) 555-{100 + i:04d}", "Email": f"person{i}@example.com",
-            "First": FIRST_NAMES[i % len(FIRST_NAMES)]}
+    return {
+        "Mobile": f"(415) 555-{100 + i:04d}",
+        "Email": f"person{i}@example.com",
+        "First": FIRST_NAMES[i % len(FIRST_NAMES)],
+    }
 
 
 def raw_identities(rows: list[dict[str, str]]) -> list[str]:
@@ -64,7 +83,7 @@ class Project:
         doc = {"version": 1, "defaults": {"phone_region": "US"}, "audiences": self.audiences}
         self.config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
         for name, rows in self.rows.items():
-            lines = ["Mobile,Email,First"] + [f"\"{r['Mobile']}\",{r['Email']},{r['First']}" for r in rows]
+            lines = ["Mobile,Email,First"] + [f'"{r["Mobile"]}",{r["Email"]},{r["First"]}' for r in rows]
             (self.root / "data" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def args(self) -> list[str]:
@@ -87,6 +106,16 @@ def make_project(root: Path, sizes: Mapping[str, int] | None = None) -> Project:
     project = Project(root, json.loads(json.dumps(BASE_AUDIENCES)), rows)
     project.write()
     return project
+
+
+def fast_sleep(seconds: float) -> None:
+    """Waits of providers (polls, retry back-off) shortened so tests stay fast; order kept."""
+    time.sleep(min(seconds, 0.02))
+
+
+def fast_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the executor build provider clients that wait at most 20 ms between polls/retries."""
+    monkeypatch.setattr("reconciler.executor.pool.make_provider", partial(make_provider, sleep=fast_sleep))
 
 
 @contextmanager

@@ -180,25 +180,36 @@ def _run_change(
         detail = traceback.format_exc() if os.environ.get("RECONCILER_DEBUG") else type(exc).__name__
         outcome = _failed(change, f"internal error (a bug in reconciler): {detail}", step)
     if outcome.status is Status.FAILED:
-        outcome.warnings.extend(_settle_after_failure(change.address, journal, pool, scans))
+        _settle_after_failure(outcome, journal, pool, scans)
     outcome.seconds = time.monotonic() - began
     reporter.finished(outcome)
     return outcome
 
 
 def _settle_after_failure(
-    key: str, journal: Journal, pool: ProviderPool, scans: dict[str, SourceScan]
-) -> list[str]:
-    """A failed call may still have landed: settle the key's intents now, by reading the provider."""
+    outcome: Outcome, journal: Journal, pool: ProviderPool, scans: dict[str, SourceScan]
+) -> None:
+    """A failed call may still have landed (its answer lost): settle the key's intents now by
+    reading the provider. When that shows the change was carried out, the outcome is a success."""
+    key = outcome.key
     if not any(i.key == key for i in journal.pending()):
-        return []
+        return
     try:
         result = settle_pending(journal, pool, scans, keys={key})
     except ReconcilerError as exc:  # e.g. the state cannot be written: the next apply settles it
-        return [f"could not settle after the failure ({exc.message}); the next apply will"]
-    lines = [line.removeprefix(f"{key}: ") for line in result.lines]
-    lines += [f"{reason}; the next apply will try again" for reason in result.failed.values()]
-    return lines
+        outcome.warnings.append(f"could not settle after the failure ({exc.message}); the next apply will")
+        return
+    outcome.warnings.extend(line.removeprefix(f"{key}: ") for line in result.lines)
+    outcome.warnings.extend(f"{reason}; the next apply will try again" for reason in result.failed.values())
+    done = key in result.completed and key not in result.failed
+    if done and not any(i.key == key for i in journal.pending()):
+        outcome.warnings.insert(
+            0, f"the provider's answer was lost ({outcome.message}), but the change had landed"
+        )
+        outcome.status = Status.SUCCEEDED
+        entry = journal.entry(key)
+        outcome.provider_id = entry.provider_id if entry is not None else outcome.provider_id
+        outcome.message = "completed (confirmed by reading the provider)"
 
 
 def _failed(change: Change, message: str, step: Step | None) -> Outcome:

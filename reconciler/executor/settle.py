@@ -30,6 +30,7 @@ class SettleResult:
 
     lines: list[str] = field(default_factory=list)
     changed_keys: set[str] = field(default_factory=set)
+    completed: set[str] = field(default_factory=set)  # keys whose interrupted call had landed or was finished
     failed: dict[str, str] = field(default_factory=dict)  # key -> reason (its changes must not run)
 
 
@@ -139,6 +140,7 @@ def _settle_create(
         )
     added = journal.commit(intent, intent.key, entry, members=members, follow_ups=follow)
     result.changed_keys.add(intent.key)
+    result.completed.add(intent.key)
     line = f"{intent.key}: adopted {remote.id} ({intent.name!r}), created by the interrupted run"
     if extra:
         line += f"; also named so and not managed: {', '.join(a.id for a in extra)}"
@@ -155,6 +157,7 @@ def _settle_delete(journal: Journal, pool: ProviderPool, intent: Intent, result:
         with contextlib.suppress(NotFoundError):
             provider.delete(audience_id)
         exists = False
+        result.completed.add(intent.key)
         result.lines.append(
             f"{intent.key}: deleted {audience_id}, replaced by {replaced_by} in the interrupted run"
         )
@@ -162,6 +165,7 @@ def _settle_delete(journal: Journal, pool: ProviderPool, intent: Intent, result:
     if not exists and entry is not None and entry.provider_id == audience_id:
         journal.commit(intent, intent.key, None)
         result.changed_keys.add(intent.key)
+        result.completed.add(intent.key)
         result.lines.append(
             f"{intent.key}: interrupted delete of {audience_id} had landed; dropped from state"
         )

@@ -141,6 +141,28 @@ def _call(step: Step, intent: Intent, call: Callable[[], Any]) -> Any:
         raise
 
 
+def create_details(
+    spec: AudienceSpec,
+    scan: SourceScan,
+    settings: dict[str, Any],
+    *,
+    preexisting: list[str],
+    replaces: AudienceState | None = None,
+) -> dict[str, Any]:
+    """What a create intent records: enough to adopt the audience if the answer is lost (the
+    same-named audiences that existed before, what the entry would hold, what it replaces)."""
+    return {
+        "preexisting": preexisting,
+        "replaces": replaces.provider_id if replaces else None,
+        "replaces_provider": replaces.provider if replaces else None,
+        "settings_digest": settings_digest(spec, settings),
+        "member_digest": scan.members.digest(),
+        "member_count": len(scan.members),
+        "source_sha256": scan.sha256,
+        "extra": applied_extra(spec, settings),
+    }
+
+
 def _create_remote(step: Step, *, replaces: AudienceState | None) -> tuple[Intent, RemoteAudience]:
     """Upload every member and create the audience, its intent saved first. Never creates twice:
     the intent lists the same-named audiences that existed before, so settling can tell ours."""
@@ -148,16 +170,9 @@ def _create_remote(step: Step, *, replaces: AudienceState | None) -> tuple[Inten
     upload = render(step, iter_members(spec))
     try:
         preexisting = sorted(a.id for a in step.provider.find_by_name(spec.name))
-        details = {
-            "preexisting": preexisting,
-            "replaces": replaces.provider_id if replaces else None,
-            "replaces_provider": replaces.provider if replaces else None,
-            "settings_digest": settings_digest(spec, step.provider_settings),
-            "member_digest": scan.members.digest(),
-            "member_count": len(scan.members),
-            "source_sha256": scan.sha256,
-            "extra": applied_extra(spec, step.provider_settings),
-        }
+        details = create_details(
+            spec, scan, step.provider_settings, preexisting=preexisting, replaces=replaces
+        )
         intent = step.journal.begin(IntentSpec(spec.key, spec.provider, "create", spec.name, details=details))
         remote: RemoteAudience = _call(
             step,

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from reconciler.providers.http import FilePart, ProviderHTTP, build_client  # noqa: E402
+from reconciler.providers.http import FilePart, ProviderHTTP, build_client
 
 
 class Discard(http.server.BaseHTTPRequestHandler):

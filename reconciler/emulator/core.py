@@ -91,7 +91,9 @@ class Emulator:
         self._server = EmulatorServer(self.host, self._port, Router(self._apis, self._decider, self._log))
         self._port = self._server.server_address[1]
         self.ctx.root_url = f"http://{self._url_host}:{self._port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="emulator", daemon=True
+        )
         self._thread.start()
         return self
 

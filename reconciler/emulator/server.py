@@ -203,6 +203,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "reconciler-emulator"
     sys_version = ""
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes: without NODELAY each answer waits for a delayed ACK
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _serve(self) -> None:
         router: Router = self.server.router  # type: ignore[attr-defined]
         router.serve(self)

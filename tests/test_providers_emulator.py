@@ -223,3 +223,41 @@ def test_smallest_create_answer_lost_is_settled_without_a_duplicate(
             spec("smallest", COLUMNS), render(tmp_path, "smallest", PEOPLE), idempotency_key="k"
         )
     assert [a["_id"] for a in emulator.audiences("smallest")] == [made.id]
+
+
+# ----------------------------------------------------------------------------- under random faults
+
+FLAKY = Faults(rate_429=0.1, rate_5xx=0.1, rate_drop=0.05, drop_after_processing=0.1, retry_after=0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_provider_reaches_the_right_end_state_under_random_faults(tmp_path: Path, seed: int) -> None:
+    with Emulator(port=0, faults=FLAKY, seed=seed) as emu:
+        with connect(emu, "commbox") as commbox:
+            made = commbox.create(
+                spec("commbox", COLUMNS), render(tmp_path, "commbox", PEOPLE), idempotency_key="c"
+            )
+            commbox.replace_members(made.id, render(tmp_path, "commbox", PEOPLE[:2], "b"))
+        assert len(emu.audiences("commbox")) == 1 and len(emu.members("commbox", made.id)) == 2
+
+        with connect(emu, "whop") as whop:
+            the_spec = spec("whop", COLUMNS)
+            made = whop.create(the_spec, render(tmp_path, "whop", PEOPLE[:2]), idempotency_key="w1")
+            whop.append_members(
+                made.id, the_spec, render(tmp_path, "whop", PEOPLE[2:], "b"), idempotency_key="w2"
+            )
+            whop.rename(made.id, "Renamed")
+        [stored] = emu.audiences("whop")
+        assert stored["name"] == "Renamed" and len(emu.members("whop", made.id)) == 3
+
+        with connect(emu, "smallest") as smallest:
+            the_spec = spec("smallest", COLUMNS)
+            made = smallest.create(the_spec, render(tmp_path, "smallest", PEOPLE[:2]), idempotency_key="s")
+            smallest.add_members(made.id, the_spec, PEOPLE)
+            drop = [mid for mid, m in smallest.iter_members(made.id, the_spec) if m.phone == "+14155550123"]
+            smallest.remove_members(made.id, drop)
+            phones = sorted(m.phone or "" for _, m in smallest.iter_members(made.id, the_spec))
+        assert len(emu.audiences("smallest")) == 1
+        assert phones == ["+14155550124", "+442079832100"]
+        faults = [r for r in emu.request_log if r.fault]
+        assert faults  # the run really met faults

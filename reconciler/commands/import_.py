@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 
 from reconciler import console
 from reconciler.commands.refresh import load, open_providers
 from reconciler.diff import applied_extra, provider_settings, settings_digest
 from reconciler.errors import CapabilityError, NotFoundError, StateError, UsageError
-from reconciler.model import AudienceSpec
+from reconciler.model import MAPPABLE_FIELDS, AudienceSpec
 from reconciler.providers.base import Provider, RemoteAudience
-from reconciler.sources import fingerprint
-from reconciler.sources.members import MemberSet
+from reconciler.sources import fingerprint, iter_members, upload_headers
+from reconciler.sources.members import Member, MemberSet
 from reconciler.state import AudienceState, State
 
 
@@ -86,12 +86,38 @@ def check_adoptable(
     return remote
 
 
+def project(member: Member, fields: Collection[str]) -> Member:
+    """`member` with only `fields` kept: what a provider that stores just those fields can hold."""
+    return dataclasses.replace(member, **{f: None for f in MAPPABLE_FIELDS if f not in fields})
+
+
+def adopted_fingerprints(
+    remote: Iterable[Member], source: Iterable[Member], stored: Collection[str], key: bytes
+) -> MemberSet:
+    """Fingerprints of an adopted audience's members, comparable with the source's.
+
+    The provider keeps only the `stored` fields, so a remote member whose stored fields agree with
+    the source's member of the same identity takes the source's attribute fingerprint (the fields
+    the provider cannot hold are not a difference it can show); any other member keeps the
+    fingerprint of what the provider holds, which the next plan then reports as changed or removed."""
+    from_source: dict[int, tuple[int, int]] = {}
+    for member in source:
+        ident, attrs = fingerprint(member, key)
+        from_source.setdefault(ident, (fingerprint(project(member, stored), key)[1], attrs))
+    pairs: list[tuple[int, int]] = []
+    for member in remote:
+        ident, attrs = fingerprint(project(member, stored), key)
+        known = from_source.get(ident)
+        pairs.append((ident, known[1] if known is not None and known[0] == attrs else attrs))
+    return MemberSet.from_pairs(pairs)
+
+
 def remote_members(provider: Provider, spec: AudienceSpec, audience_id: str, key: bytes) -> MemberSet | None:
     """The audience's members as keyed fingerprints when the provider can list them, else None."""
     if provider.capabilities.members != "add_remove_members":
         return None
-    listing = provider.iter_members(audience_id, spec)
-    return MemberSet.from_pairs(fingerprint(member, key) for _, member in listing)
+    listing = (member for _, member in provider.iter_members(audience_id, spec))
+    return adopted_fingerprints(listing, iter_members(spec), tuple(upload_headers(spec)), key)
 
 
 def adopted_entry(

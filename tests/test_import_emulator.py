@@ -30,7 +30,12 @@ def test_commbox_import_records_the_audience_and_next_plan_shows_only_the_member
     assert run.code == 0, run.err
     assert f"Imported commbox audience {vip} ('VIP customers') as vip" in run.out
     entry = env.state().audiences["vip"]
-    assert (entry.provider, entry.provider_id, entry.name, entry.member_count) == ("commbox", vip, "VIP customers", 3)
+    assert (entry.provider, entry.provider_id, entry.name, entry.member_count) == (
+        "commbox",
+        vip,
+        "VIP customers",
+        3,
+    )
     assert entry.extra["imported"] is True and entry.extra["members_known"] is False
     change = _change(env, "vip")
     assert change["action"] == "update" and change["strategy"] == "put_replace"
@@ -51,7 +56,11 @@ def test_smallest_import_fingerprints_members_so_the_next_plan_is_the_true_diffe
     )
     change = _change(env, "callers")
     assert (change["action"], change["strategy"]) == ("update", "add_remove_members")
-    assert (change["members"]["added"], change["members"]["removed"], change["members"]["before"]) == (1, 1, 4)
+    assert (change["members"]["added"], change["members"]["removed"], change["members"]["before"]) == (
+        1,
+        1,
+        4,
+    )
 
 
 def test_name_mismatch_is_refused_unless_allowed_then_plan_renames(env: Env) -> None:

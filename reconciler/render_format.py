@@ -70,7 +70,8 @@ def rows_text(rows: Doc) -> str:
     reasons = rows.get("invalid_by_reason") or {}
     if reasons:
         text += " (" + ", ".join(f"{r} {n:,}" for r, n in sorted(reasons.items())) + ")"
-    text += f", {rows.get('duplicates', 0):,} duplicates"
+    duplicates = rows.get("duplicates", 0)
+    text += f", {duplicates:,} duplicate{'' if duplicates == 1 else 's'}"
     if rows.get("conflicting_duplicates"):
         text += f" ({rows['conflicting_duplicates']:,} with conflicting fields)"
     return text

@@ -142,3 +142,16 @@ def test_no_output_holds_a_phone_or_email(config: Path, tmp_path: Path, fmt: str
         assert f"user{i}@example.com" not in everything.lower()
     assert "not-a-phone-12345678" not in everything and "x@@y" not in everything
     assert "invalid" in everything  # the invalid rows are reported, masked
+
+
+def test_colour_only_when_allowed(config: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    code, plain, _ = run(capsys, "plan", "-c", str(config))
+    assert code == 0 and "\x1b[" not in plain
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    _, coloured, _ = run(capsys, "plan", "-c", str(config))
+    assert "\x1b[" in coloured and "+ create" in coloured
+    monkeypatch.setenv("NO_COLOR", "1")  # NO_COLOR wins over FORCE_COLOR
+    _, again, _ = run(capsys, "plan", "-c", str(config))
+    assert again == plain

@@ -47,10 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def print_rendering(doc: dict[str, object], fmt: str) -> None:
     """Print a plan document in `fmt` to stdout (colour only when the console allows it)."""
     rendered = render(doc, fmt)
+    out = console.stdout()
+    if not isinstance(rendered, str) and out.no_color:  # rich keeps bold/dim under NO_COLOR: drop all
+        rendered = rendered.plain
     if isinstance(rendered, str):
         sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
     else:
-        console.stdout().print(rendered, end="")
+        out.print(rendered, end="")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import traceback
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_providers_support import ENV, TOKEN, FakeClock, Router, provider, respond, write_upload
 
@@ -45,10 +45,17 @@ def test_provider_message_reads_each_provider_format() -> None:
     assert len(provider_message("x", {"description": "y" * 5000}) or "") <= 300
 
 
+@settings(max_examples=150, deadline=None)
 @given(
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(),
-        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda c: (
+            st.lists(c, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["error", "errors", "message", "description", "x"]), c, max_size=4
+            )
+        ),
+        max_leaves=12,
     )
 )
 def test_provider_message_never_raises(body: object) -> None:

@@ -23,8 +23,9 @@ INLINE_ROWS = 20_000  # sources up to this many rows never pay for process start
 _state: dict[str, Any] = {}
 
 
-def chunked(rows: Iterable[T], size: int = CHUNK_ROWS) -> Iterator[list[T]]:
-    """Consecutive lists of at most `size` items."""
+def chunked(rows: Iterable[T], size: int | None = None) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` (default CHUNK_ROWS) items."""
+    size = size or CHUNK_ROWS
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
         yield chunk

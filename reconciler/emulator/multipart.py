@@ -125,11 +125,11 @@ class _PartState:
 
     def data(self, data: bytes, start: int, end: int) -> None:
         assert self.part is not None and self.file is not None
-        n = end - start
-        self.part.size += n
+        before = self.part.size
+        self.part.size += end - start
         if self.max_part_bytes is not None and self.part.size > self.max_part_bytes:
             self.part.truncated = True
-            return
+            end = start + max(0, self.max_part_bytes - before)
         self.file.write(data[start:end])
 
     def finish(self) -> Part:

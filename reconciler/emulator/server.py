@@ -156,10 +156,10 @@ class Router:
     def _drop(
         self, h: BaseHTTPRequestHandler, req: Request, provider: str, fault: str, status: int = 0
     ) -> None:
+        self._record(req, provider, 0, fault, {"processed_status": status} if status else {})
         h.close_connection = True
         with contextlib.suppress(OSError):
             h.connection.shutdown(socket.SHUT_RDWR)
-        self._record(req, provider, 0, fault, {"processed_status": status} if status else {})
 
     def _record(
         self, req: Request, provider: str, status: int, fault: str | None, extra: dict[str, Any] | None = None

@@ -1,0 +1,277 @@
+"""Emulator lifecycle, addresses, the `reconciler emulate` command, and the streaming parsers."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from emulator_support import auth
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from reconciler.cli import main
+from reconciler.emulator import DEFAULT_TOKENS, Emulator, is_loopback
+from reconciler.emulator.multipart import parse_multipart
+from reconciler.emulator.tables import open_table
+from reconciler.emulator.wire import ApiError, BodyReader
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_base_urls_tokens_and_env() -> None:
+    with Emulator() as emu:
+        root = f"http://127.0.0.1:{emu.port}"
+        assert emu.port > 0
+        assert emu.base_urls == {
+            "commbox": f"{root}/commbox",
+            "whop": f"{root}/whop/api/v1",
+            "smallest": f"{root}/smallest/atoms/v1",
+        }
+        assert emu.tokens == DEFAULT_TOKENS
+        env = emu.env()
+        assert env["COMMBOX_BASE_URL"] == emu.base_urls["commbox"]
+        assert env["WHOP_BASE_URL"] == emu.base_urls["whop"]
+        assert env["SMALLEST_BASE_URL"] == emu.base_urls["smallest"]
+        assert (env["COMMBOX_API_TOKEN"], env["WHOP_API_KEY"], env["SMALLEST_API_KEY"]) == (
+            "emulator-commbox-token",
+            "emulator-whop-token",
+            "emulator-smallest-token",
+        )
+        assert env["WHOP_ACCOUNT_ID"].startswith("biz_")
+
+
+def test_custom_tokens_replace_the_defaults() -> None:
+    with Emulator(tokens={"smallest": "s3cret"}) as emu, httpx.Client() as c:
+        url = emu.base_urls["smallest"] + "/audience"
+        assert c.get(url, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert (
+            c.get(url, headers={"Authorization": f"Bearer {DEFAULT_TOKENS['smallest']}"}).status_code == 401
+        )
+        assert emu.tokens["commbox"] == DEFAULT_TOKENS["commbox"]
+
+
+def test_start_stop_frees_the_port_and_the_temp_files() -> None:
+    emu = Emulator().start()
+    tmp = emu.ctx.tmpdir
+    with httpx.Client() as c:
+        r = c.post(
+            emu.base_urls["commbox"] + "/audiences",
+            headers=auth(emu, "commbox"),
+            data={"name": "x"},
+            files={"audience_file": ("a.csv", b"phone1\n1\n")},
+        )
+        assert r.status_code == 201 and any(tmp.iterdir())
+    emu.stop()
+    assert not tmp.exists()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(emu.base_urls["commbox"] + "/audiences", timeout=2)
+
+
+def test_unknown_prefix_is_404() -> None:
+    with Emulator() as emu:
+        assert httpx.get(emu.root_url + "/elsewhere/audiences").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.10", False),
+        ("example.com", False),
+        ("", False),
+    ],
+)
+def test_only_loopback_hosts(host: str, ok: bool) -> None:
+    assert is_loopback(host) is ok
+    if not ok:
+        with pytest.raises(ValueError):
+            Emulator(host=host)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--host", "0.0.0.0"], "loopback"),
+        (["--rate-429", "0.7", "--rate-5xx", "0.7"], "more than 1"),
+        (["--rate-drop", "2"], "between 0 and 1"),
+        (["--port", "70000"], "65535"),
+        (["--polls", "0"], "--polls"),
+    ],
+)
+def test_emulate_refuses_bad_flags(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["emulate", *argv]) == 1
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_emulate_command_serves_until_interrupted() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulate", "--port", "0", "--seed", "3"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        exports: dict[str, str] = {}
+        while len(exports) < 7:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].strip().partition("=")
+                exports[name] = value
+        assert set(exports) == {
+            "COMMBOX_BASE_URL",
+            "COMMBOX_API_TOKEN",
+            "WHOP_BASE_URL",
+            "WHOP_API_KEY",
+            "SMALLEST_BASE_URL",
+            "SMALLEST_API_KEY",
+            "WHOP_ACCOUNT_ID",
+        }
+        r = httpx.get(
+            exports["SMALLEST_BASE_URL"] + "/audience",
+            headers={"Authorization": f"Bearer {exports['SMALLEST_API_KEY']}"},
+            timeout=5,
+        )
+        assert r.status_code == 200 and r.json() == {"status": True, "data": []}
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0
+        assert "GET" in err and "/audience -> 200" in err  # the request line log
+        assert exports["SMALLEST_API_KEY"] not in err and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# -- parsers --------------------------------------------------------------------------------------
+
+
+def encode(boundary: str, fields: dict[str, str], files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    for name, value in fields.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        out.write(value.encode() + b"\r\n")
+    for name, data in files.items():
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n".encode()
+        )
+        out.write(data + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue()
+
+
+def reader(data: bytes, chunks: list[int] | None = None) -> BodyReader:
+    if chunks is None:
+        return BodyReader(io.BufferedReader(io.BytesIO(data)), len(data), False)  # type: ignore[arg-type]
+    framed = io.BytesIO()
+    pos = 0
+    for size in chunks:
+        piece = data[pos : pos + size]
+        pos += size
+        if piece:
+            framed.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    rest = data[pos:]
+    if rest:
+        framed.write(f"{len(rest):x}\r\n".encode() + rest + b"\r\n")
+    framed.write(b"0\r\n\r\n")
+    return BodyReader(io.BufferedReader(io.BytesIO(framed.getvalue())), None, True)  # type: ignore[arg-type]
+
+
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
+field_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    boundary=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=8, max_size=40),
+    fields=st.dictionaries(names, field_values, max_size=4),
+    files=st.dictionaries(names.map(lambda n: "f_" + n), st.binary(max_size=3000), max_size=3),
+    chunked=st.booleans(),
+    sizes=st.lists(st.integers(min_value=1, max_value=700), max_size=8),
+)
+def test_multipart_round_trips(
+    tmp_path: Path,
+    boundary: str,
+    fields: dict[str, str],
+    files: dict[str, bytes],
+    chunked: bool,
+    sizes: list[int],
+) -> None:
+    delimiter = f"\r\n--{boundary}".encode()
+    assume(all(delimiter not in v.encode() + b"\r\n" for v in fields.values()))
+    assume(all(delimiter not in d + b"\r\n" for d in files.values()))
+    body = encode(boundary, fields, files)
+    form = parse_multipart(
+        reader(body, sizes if chunked else None), f"multipart/form-data; boundary={boundary}", tmp_path
+    )
+    assert form.fields == {k: v for k, v in fields.items()}
+    assert {k: p.path.read_bytes() for k, p in form.files.items()} == files
+    assert all(p.size == len(files[k]) for k, p in form.files.items())
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.binary(max_size=600))
+def test_multipart_garbage_is_a_400_never_a_crash(tmp_path: Path, garbage: bytes) -> None:
+    body = b"--b\r\n" + garbage
+    try:
+        parse_multipart(reader(body), "multipart/form-data; boundary=b", tmp_path)
+    except ApiError as exc:
+        assert exc.status == 400
+
+
+def test_multipart_keeps_a_size_cap_without_buffering(tmp_path: Path) -> None:
+    body = encode("xyz", {"name": "n"}, {"file": b"a" * 5000})
+    form = parse_multipart(reader(body), "multipart/form-data; boundary=xyz", tmp_path, max_part_bytes=1000)
+    part = form.files["file"]
+    assert part.truncated and part.size == 5000 and part.path.stat().st_size == 1000
+    with pytest.raises(ApiError):
+        parse_multipart(reader(b"x"), "application/json", tmp_path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=5000), sizes=st.lists(st.integers(min_value=1, max_value=900), max_size=10))
+def test_chunked_bodies_decode_to_the_original(data: bytes, sizes: list[int]) -> None:
+    body = reader(data, sizes)
+    assert body.read_all() == data and body.done
+
+
+@pytest.mark.parametrize(
+    ("raw", "header"),
+    [
+        (b"phone1,name\r\n1,a\r\n", ("phone1", "name")),
+        (b"\xef\xbb\xbfphone1;name\n1;a\n", ("phone1", "name")),
+        (b"phone1\tname\n1\ta\n", ("phone1", "name")),
+    ],
+)
+def test_tables_read_delimiters_and_bom(tmp_path: Path, raw: bytes, header: tuple[str, ...]) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(raw)
+    table = open_table(path)
+    assert table.header == header and list(table.rows()) == [{"phone1": "1", "name": "a"}]
+
+
+def test_tables_refuse_binary_and_non_utf8(tmp_path: Path) -> None:
+    for raw in (b"\x00\x01", b"ph\xffone\n1\n", b""):
+        path = tmp_path / "t.csv"
+        path.write_bytes(raw)
+        with pytest.raises(ApiError):
+            open_table(path)

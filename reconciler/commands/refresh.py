@@ -12,7 +12,7 @@ from pathlib import Path
 from reconciler import console
 from reconciler.commands.common import add_config_flags, state_dir
 from reconciler.diff import provider_settings
-from reconciler.drift import Finding, RefreshResult, providers_in_use, refresh
+from reconciler.drift import Finding, RefreshResult, providers_in_use, refresh, refresh_state
 from reconciler.engine import Project
 from reconciler.model import Declaration
 from reconciler.providers import make_provider
@@ -65,6 +65,13 @@ def open_providers(declaration: Declaration, names: Sequence[str]) -> Iterator[d
         yield clients
 
 
+def refresh_project(project: Project) -> RefreshResult:
+    """Read back every audience `project.state` manages, opening (and closing) the provider clients
+    it needs; what `plan --refresh` calls. Raises AuthError naming a missing token's variable."""
+    with open_providers(project.declaration, providers_in_use(project.state)) as clients:
+        return refresh_state(project, clients)
+
+
 def load(args: argparse.Namespace) -> Project:
     """The declaration and state named by -c/--state, without scanning sources (refresh and import
     read none)."""
@@ -87,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
             if result.state != state:
                 project.store.save(result.state)
     else:
-        with open_providers(project.declaration, providers_in_use(project.state)) as clients:
-            result = refresh(project.state, clients)
+        result = refresh_project(project)
     _render(result, args.format, written=args.write)
     return EXIT_DRIFT if args.detailed_exitcode and result.has_drift else 0
 

@@ -8,8 +8,8 @@ import pytest
 from refreshhelpers import Env, env
 
 from reconciler.config import load_declaration
-from reconciler.providers import make_provider
 from reconciler.errors import ReconcilerError
+from reconciler.providers import make_provider
 from reconciler.sources import render_upload
 from reconciler.sources.members import Member
 

@@ -85,17 +85,19 @@ def _explain(error: ValidationError, doc: YamlDocument) -> Iterator[tuple[PathKe
     elif kind == "type":
         yield path, doc.where(path), _type_message(name, value, error.instance, path in doc.plain)
     elif kind == "enum":
-        choices = [c if c != "\t" else "\\t" for c in value]
+        choices = ", ".join("'\\t'" if c == "\t" else f"'{c}'" for c in value)
         hint = _did_you_mean(str(error.instance), [str(c) for c in value])
-        shown = _show(error.instance)
-        message = f"{name} is {shown}, which is not one of: {', '.join(map(str, choices))}{hint}"
+        message = f"{name} is {_show(error.instance)}, which is not one of: {choices}{hint}"
         yield path, doc.where(path), message
     elif kind == "const":
         yield path, doc.where(path), f"{name} must be {value!r}, not {_show(error.instance)}"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         about = schema.get("description", "")
         low, high = schema.get("minimum"), schema.get("maximum")
-        bounds = f"between {low} and {high}" if low is not None and high is not None else f"{kind} {value}"
+        if low is not None and high is not None:
+            bounds = f"between {low} and {high}"
+        else:
+            bounds = f"at least {low}" if low is not None else f"at most {high}"
         yield path, doc.where(path), f"{name} must be {bounds}, not {_show(error.instance)}: {about}"
     elif kind == "pattern":
         about = schema.get("description", "")

@@ -33,7 +33,11 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (about 10x faster), else the pure-Python one.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
     """SafeLoader whose booleans are only true/false (YAML 1.2 core schema)."""
 
     yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level registry
@@ -121,7 +125,7 @@ class _Converter:
         return None  # pragma: no cover - the composer makes only the three node kinds
 
     def _scalar(self, node: ScalarNode, path: PathKey) -> Any:
-        if node.style is None:
+        if not node.style:  # None (pure-Python parser) or "" (libyaml) for plain scalars
             self.doc.plain.add(path)
         try:
             return self.loader.construct_object(node, deep=True)

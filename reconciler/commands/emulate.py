@@ -12,14 +12,21 @@ from reconciler.emulator import Emulator, Faults, is_loopback
 from reconciler.emulator.server import LoggedRequest
 from reconciler.errors import UsageError
 
+DESCRIPTION = "Serve CommBox, Whop and Smallest AI Atoms emulators on one loopback port until Ctrl-C."
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `emulate` command."""
     p = subparsers.add_parser(
         "emulate",
         help="serve a local emulator of all three providers on loopback",
-        description="Serve CommBox, Whop and Smallest AI Atoms emulators on one loopback port until Ctrl-C.",
+        description=DESCRIPTION,
     )
+    add_arguments(p)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The emulate flags (shared with `python -m reconciler.emulator`)."""
     p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0 picks one)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds added to every API call")

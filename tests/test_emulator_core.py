@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -275,3 +277,44 @@ def test_tables_refuse_binary_and_non_utf8(tmp_path: Path) -> None:
         path.write_bytes(raw)
         with pytest.raises(ApiError):
             open_table(path)
+
+
+def _send_truncated(port: int, method: str, target: str, headers: dict[str, str]) -> None:
+    """Announce 100,000 bytes, send 500, hang up."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            f"{method} {target} HTTP/1.1\r\nHost: x\r\n{head}Content-Length: 100000\r\n\r\n".encode()
+        )
+        sock.sendall(
+            b'--zz\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n' + b"1" * 500
+        )
+
+
+@pytest.mark.parametrize("provider", ["commbox", "smallest", "whop-upload"])
+def test_a_client_that_hangs_up_mid_body_leaves_nothing_behind(provider: str) -> None:
+    with Emulator() as emu, httpx.Client() as c:
+        if provider == "whop-upload":
+            record = c.post(
+                emu.base_urls["whop"] + "/files", headers=auth(emu, "whop"), json={"filename": "m.csv"}
+            ).json()
+            method, target, headers = (
+                "PUT",
+                record["upload_url"][len(emu.root_url) :],
+                record["upload_headers"],
+            )
+        else:
+            path = "/audiences" if provider == "commbox" else "/audience"
+            method, target = "POST", emu.base_urls[provider][len(emu.root_url) :] + path
+            headers = {**auth(emu, provider), "Content-Type": "multipart/form-data; boundary=zz"}
+        emu.clear_log()
+        _send_truncated(emu.port, method, target, headers)
+        deadline = time.monotonic() + 5
+        while not emu.request_log and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [e.status for e in emu.request_log] == [400]  # answered to nobody; nothing stored
+        assert (
+            c.get(emu.base_urls["smallest"] + "/audience", headers=auth(emu, "smallest")).status_code == 200
+        )
+        assert list(emu.ctx.tmpdir.iterdir()) == []
+        assert emu.audiences("commbox") == [] and emu.audiences("smallest") == []

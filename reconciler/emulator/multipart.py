@@ -79,11 +79,14 @@ def parse_multipart(
         while chunk := body.read():
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError:
+        if not state.ended_cleanly(form):
+            raise MultipartParseError("the body ends inside a part")
+    except BaseException as exc:  # never leave spool files behind
         state.abort()
-        raise ApiError(400, "malformed multipart body") from None
-    if not state.ended_cleanly(form):
-        raise ApiError(400, "malformed multipart body")
+        discard(form)
+        if isinstance(exc, MultipartParseError):
+            raise ApiError(400, "malformed multipart body") from None
+        raise
     return form
 
 

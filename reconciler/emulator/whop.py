@@ -95,7 +95,7 @@ class WhopApi(ProviderApi):
 
     def __init__(self, ctx: Context, token: str, outcome: Outcome = "ready") -> None:
         super().__init__(ctx, token)
-        self.files = FileStore(ctx, secrets.token_bytes(32))
+        self.files = FileStore(ctx, secrets.token_bytes(32), self.lock)
         self.store: dict[str, WhopAudience] = {}
         self.default_outcome: Outcome = outcome
         self.next_outcomes: list[tuple[Outcome, str | None]] = []

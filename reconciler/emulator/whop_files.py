@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import mimetypes
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,10 @@ def s3_error(status: int, code: str, message: str) -> Response:
 class FileStore:
     """File records and their presigned uploads."""
 
-    def __init__(self, ctx: Context, secret: bytes) -> None:
+    def __init__(self, ctx: Context, secret: bytes, lock: threading.RLock) -> None:
         self.ctx = ctx
         self.secret = secret
+        self.lock = lock  # the Whop API's lock: file records are shared with audience creation
         self.files: dict[str, WhopFile] = {}
 
     def _sign(self, message: str) -> str:
@@ -129,11 +131,19 @@ class FileStore:
         if record.upload_status != "pending":
             return s3_error(403, "AccessDenied", "This upload has already been completed")
         with tempfile.NamedTemporaryFile(dir=self.ctx.tmpdir, prefix="whop-", delete=False) as out:
-            while chunk := req.body.read(CHUNK):
-                out.write(chunk)
-        if record.path is not None:
-            record.path.unlink(missing_ok=True)
-        record.path, record.byte_size = Path(out.name), req.body.bytes_read
+            try:
+                while chunk := req.body.read(CHUNK):
+                    out.write(chunk)
+            except BaseException:
+                Path(out.name).unlink(missing_ok=True)
+                raise
+        with self.lock:
+            if record.upload_status != "pending":
+                Path(out.name).unlink(missing_ok=True)
+                return s3_error(403, "AccessDenied", "This upload has already been completed")
+            if record.path is not None:
+                record.path.unlink(missing_ok=True)
+            record.path, record.byte_size = Path(out.name), req.body.bytes_read
         record.url = (
             f"{self.ctx.root_url}{UPLOAD_PREFIX}/{file_id}/download?signature={self._sign('dl:' + file_id)}"
         )

@@ -88,9 +88,12 @@ class BodyReader:
 
     def drain(self, limit: int = 512 * 1024 * 1024) -> bool:
         """Read and discard the rest of the body (up to `limit` bytes); True if it was all read."""
-        while not self._done and self.bytes_read < limit:
-            if not self.read(CHUNK) and not self._done:
-                break
+        try:
+            while not self._done and self.bytes_read < limit:
+                if not self.read(CHUNK) and not self._done:
+                    break
+        except (ApiError, OSError):  # the client sent less than it announced, or went away
+            return False
         return self._done
 
     def read_all(self, limit: int = JSON_LIMIT) -> bytes:

@@ -9,6 +9,7 @@ Public API (commands and the executor rely on these names):
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -17,9 +18,9 @@ from pathlib import Path
 
 from reconciler import __version__
 from reconciler.diff import Desired, diff, provider_settings
-from reconciler.errors import Problem, StalePlanError, UsageError
+from reconciler.errors import Problem, ReconcilerError, StalePlanError, UsageError
 from reconciler.guards import apply_guards
-from reconciler.model import Declaration
+from reconciler.model import AudienceSpec, Declaration
 from reconciler.plan import Inputs, Plan
 from reconciler.sources.members import SourceScan
 from reconciler.sources.scan import scan_source
@@ -51,6 +52,46 @@ def _check_keys(flag: str, keys: Iterable[str], known: Collection[str]) -> None:
         raise UsageError(f"{flag} names no audience in the declaration or the state: {listed}")
 
 
+# Sources this small are scanned inline by scan_source; many of them are spread over processes here.
+SMALL_SOURCE_BYTES = 1 << 20
+POOL_MIN_SOURCES = 8
+
+
+def _scan_one(job: tuple[AudienceSpec, bytes]) -> SourceScan | ReconcilerError:
+    """Scan one small source in a worker process (errors come back as values, problems intact)."""
+    spec, key = job
+    try:
+        return scan_source(spec, key, workers=1)
+    except ReconcilerError as exc:
+        return exc
+
+
+def _source_size(spec: AudienceSpec) -> int:
+    try:
+        return spec.source.path.stat().st_size
+    except OSError:
+        return 0  # scan_source reports the missing file
+
+
+def scan_sources(specs: list[AudienceSpec], key: bytes) -> dict[str, SourceScan]:
+    """Scan every audience's source: many small ones on a process pool (one per CPU), large ones
+    one after another (scan_source spreads a large file over processes itself)."""
+    small = [s for s in specs if _source_size(s) < SMALL_SOURCE_BYTES]
+    cpus = os.cpu_count() or 1
+    scans: dict[str, SourceScan] = {}
+    if len(small) >= POOL_MIN_SOURCES and cpus > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with multiprocessing.get_context("fork").Pool(min(cpus, 4)) as pool:
+            for spec, result in zip(small, pool.imap(_scan_one, [(s, key) for s in small], chunksize=8),
+                                    strict=True):
+                if isinstance(result, ReconcilerError):
+                    raise result
+                scans[spec.key] = result
+    for spec in specs:
+        if spec.key not in scans:
+            scans[spec.key] = scan_source(spec, key)
+    return {s.key: scans[s.key] for s in specs}
+
+
 def load_project(config: Path, state_dir: Path, targets: list[str] | None = None) -> Project:
     """Load and validate the declaration, the state, and scan the (targeted) audiences' sources."""
     from reconciler.config import load_declaration
@@ -61,7 +102,7 @@ def load_project(config: Path, state_dir: Path, targets: list[str] | None = None
     _check_keys("--target", targets or (), set(declaration.audiences) | set(state.audiences))
     key = store.fingerprint_key(state)
     wanted = set(targets) if targets else set(declaration.audiences)
-    scans = {k: scan_source(spec, key) for k, spec in sorted(declaration.audiences.items()) if k in wanted}
+    scans = scan_sources([spec for k, spec in sorted(declaration.audiences.items()) if k in wanted], key)
     return Project(declaration, store, state, key, scans, config_display=str(config))
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from planhelpers import apply_project, phone, state_after_apply, write_csv, write_project
+from planhelpers import apply_project, phone, spec, state_after_apply, write_csv, write_project
 
 from reconciler.engine import PlanOptions, check_plan_current, load_project, make_plan
 from reconciler.errors import StalePlanError, UsageError
+from reconciler.model import AudienceSpec, SourceSpec
 from reconciler.plan import Action
 
 
@@ -118,3 +119,46 @@ def test_interrupted_apply_warns(config: Path) -> None:
     _, plan = plan_of(config)
     buyers = next(c for c in plan.changes if c.address == "buyers")
     assert any("interrupted during create" in w for w in buyers.warnings)
+
+
+def many_specs(tmp_path: Path, count: int = 10) -> list[AudienceSpec]:
+    """`count` small sources: enough for scan_sources to use its process pool."""
+    specs = []
+    for n in range(count):
+        path = tmp_path / f"s{n}.csv"
+        write_csv(path, "Mobile,First", [f"{phone(n * 10 + i)},N{i}" for i in range(n + 1)] + ["bad,X"])
+        specs.append(spec(f"a{n}", source=SourceSpec(path=path, display=f"s{n}.csv")))
+    return specs
+
+
+def test_pooled_scans_equal_sequential_scans(tmp_path: Path) -> None:
+    from reconciler.engine import scan_sources
+    from reconciler.sources.scan import scan_source
+
+    specs = many_specs(tmp_path)
+    key = b"k" * 32
+    pooled = scan_sources(specs, key)
+    assert list(pooled) == [s.key for s in specs]
+    for s in specs:
+        one = scan_source(s, key)
+        got = pooled[s.key]
+        assert (got.members.digest(), got.sha256, got.rows_read, got.invalid, got.issues) == (
+            one.members.digest(), one.sha256, one.rows_read, one.invalid, one.issues)
+
+
+def test_pooled_scan_errors_arrive_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler import engine
+    from reconciler.errors import Problem, SourceError
+    from reconciler.sources.members import SourceScan
+
+    real = engine.scan_source
+
+    def failing(audience: AudienceSpec, key: bytes, **kwargs: int) -> SourceScan:
+        if audience.key == "a7":
+            raise SourceError("cannot read", problems=[Problem("s7.csv", 3, 0, "bad bytes")])
+        return real(audience, key, **kwargs)
+
+    monkeypatch.setattr(engine, "scan_source", failing)
+    with pytest.raises(SourceError) as err:
+        engine.scan_sources(many_specs(tmp_path), b"k" * 32)
+    assert str(err.value) == "cannot read\n  s7.csv:3: bad bytes"

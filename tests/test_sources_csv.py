@@ -57,10 +57,10 @@ def test_quoted_fields_and_embedded_newlines_count_records(tmp_path: Path) -> No
 
 def test_blank_lines_keep_spreadsheet_row_numbers(tmp_path: Path) -> None:
     path = tmp_path / "b.csv"
-    path.write_text("Phone\n+14155550123\n\n,\nbad\n", encoding="utf-8")
+    path.write_text("Phone,Name\n+14155550123,A\n\n,\n,Bo\nbad,C\n", encoding="utf-8")
     scan = scan_source(make_spec(path), KEY)
-    assert scan.rows_read == 3  # the empty line is skipped, the ',' record is a row with no phone
-    assert [(i.row, i.reason) for i in scan.issues] == [(4, "missing_phone"), (5, "invalid_phone")]
+    assert scan.rows_read == 3  # the empty line and the delimiters-only record are skipped
+    assert [(i.row, i.reason) for i in scan.issues] == [(5, "missing_phone"), (6, "invalid_phone")]
 
 
 def test_short_records_read_missing_cells_as_empty(tmp_path: Path) -> None:

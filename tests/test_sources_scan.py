@@ -90,6 +90,13 @@ def test_fingerprint_definition() -> None:
     assert len({fingerprint(m, KEY)[1] for m in (a, b, c, Member(phone="+14155550123"))}) == 4
 
 
+@given(key=st.binary(min_size=1, max_size=200), email=st.emails())
+def test_identity_fingerprint_is_truncated_hmac(key: bytes, email: str) -> None:
+    member = Member(email=email.lower())
+    digest = hmac.digest(key, member.identity().encode(), "sha256")
+    assert fingerprint(member, key)[0] == int.from_bytes(digest[:8], "big")
+
+
 US_LINES = st.integers(0, 9999)
 PERSON = st.tuples(US_LINES, st.sampled_from(["Ann", "Bob", "Cy", "Dee"]))
 
@@ -169,3 +176,24 @@ def test_scan_records_file_digest(tmp_path: Path) -> None:
     scan, spec = scan_rows(tmp_path, [["+14155550123", "", "", ""]])
     assert scan.sha256 == hashlib.sha256(spec.source.path.read_bytes()).hexdigest()
     assert (scan.audience, scan.source) == ("aud", "s.csv")
+
+
+def test_pool_is_thread_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Called from a thread (as apply's executor may), the pool does not fork a threaded process."""
+    import threading
+
+    monkeypatch.setattr(parallel, "INLINE_ROWS", 10)
+    monkeypatch.setattr(parallel, "CHUNK_ROWS", 10)
+    rows = [[_phone(i, 0), "", "Ann", "US"] for i in range(60)]
+    _, spec = scan_rows(tmp_path, rows)
+    found: list[int] = []
+    methods: list[str] = []
+
+    def work() -> None:
+        methods.append(parallel.start_method())
+        found.append(len(list(iter_members(spec, workers=2))))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(60)
+    assert found == [60] and methods[0] != "fork"

@@ -88,8 +88,10 @@ def _has_surrogate(text: str) -> bool:
 
 
 @contextmanager
-def csv_records(source: SourceSpec) -> Iterator[tuple[list[str], Iterator[tuple[int, list[str]]]]]:
-    """(header, records) where records yields (row number, cells) for each non-blank record.
+def csv_records(
+    source: SourceSpec, block_size: int = 5_000
+) -> Iterator[tuple[list[str], Iterator[tuple[int, list[list[str]]]]]]:
+    """(header, blocks): each block is (row number of its first record, up to `block_size` records).
 
     The header is row 1; rows count records (not physical lines), blank records included."""
     with _open_text(source) as handle:
@@ -110,17 +112,22 @@ def csv_records(source: SourceSpec) -> Iterator[tuple[list[str], Iterator[tuple[
         if header[0].startswith("\ufeff"):
             header[0] = header[0][1:]
 
-        def records() -> Iterator[tuple[int, list[str]]]:
-            row = 1
+        def blocks() -> Iterator[tuple[int, list[list[str]]]]:
+            first = 2
+            block: list[list[str]] = []
             try:
                 for cells in reader:
-                    row += 1
-                    if cells and (len(cells) > 1 or cells[0]):
-                        yield row, cells
+                    block.append(cells)
+                    if len(block) == block_size:
+                        yield first, block
+                        first += block_size
+                        block = []
             except (UnicodeDecodeError, csv.Error) as exc:
-                raise fail(exc, row + 1) from None
+                raise fail(exc, first + len(block)) from None
+            if block:
+                yield first, block
 
-        yield [cell.strip() for cell in header], records()
+        yield [cell.strip() for cell in header], blocks()
 
 
 def _describe(exc: Exception, source: SourceSpec) -> str:

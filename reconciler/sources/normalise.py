@@ -8,7 +8,6 @@ becomes `Values`: the normalised fields in `FIELDS` order, i.e. the arguments of
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -100,23 +99,40 @@ def normalise_row(row: RawRow, rules: RowRules) -> Member | RowIssue:
     return result if isinstance(result, RowIssue) else Member(*result)
 
 
+class _Hmac:
+    """HMAC-SHA256 (RFC 2104) with the key's padded hash states computed once, copied per message."""
+
+    __slots__ = ("inner", "outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self.inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self.outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self.inner.copy()
+        inner.update(message)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 @lru_cache(maxsize=8)
-def _keyed(key: bytes) -> hmac.HMAC:
-    return hmac.new(key, digestmod=hashlib.sha256)
+def _keyed(key: bytes) -> _Hmac:
+    return _Hmac(key)
 
 
 def fingerprint_values(values: Values, key: bytes) -> tuple[int, int]:
     """`fingerprint` of a member given as its `Values`."""
     phone, email, first, last, country, identifier = values
-    ident = _keyed(key).copy()
-    ident.update(f"phone:{phone}".encode() if phone else f"email:{email}".encode())
+    keyed = _keyed(key)
+    ident = keyed.digest(f"phone:{phone}".encode() if phone else f"email:{email}".encode())
     # Unambiguous: '-' for an absent field, else '<length>:<value>', joined by ','. The e-mail is an
     # attribute only beside a phone (otherwise it is the identity).
     others = (email if phone else None, first, last, country, identifier)
-    encoded = ",".join("-" if v is None else f"{len(v)}:{v}" for v in others)
-    attrs = _keyed(key).copy()
-    attrs.update(_ATTR_DOMAIN + encoded.encode())
-    return int.from_bytes(ident.digest()[:8], "big"), int.from_bytes(attrs.digest()[:4], "big")
+    encoded = ",".join(["-" if v is None else f"{len(v)}:{v}" for v in others])
+    attrs = keyed.digest(_ATTR_DOMAIN + encoded.encode())
+    return int.from_bytes(ident[:8], "big"), int.from_bytes(attrs[:4], "big")
 
 
 def fingerprint(member: Member, key: bytes) -> tuple[int, int]:

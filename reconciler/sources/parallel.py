@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from collections.abc import Callable, Iterator
 from multiprocessing.pool import AsyncResult
 from typing import Any, TypeVar
 
@@ -23,43 +23,43 @@ INLINE_ROWS = 20_000  # sources up to this many rows never pay for process start
 _state: dict[str, Any] = {}
 
 
-def chunked(rows: Iterable[T], size: int | None = None) -> Iterator[list[T]]:
-    """Consecutive lists of at most `size` (default CHUNK_ROWS) items."""
-    size = size or CHUNK_ROWS
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 def default_workers() -> int:
     """Worker processes to use by default: one per CPU, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def start_method() -> str:
+    """'fork' (cheapest) in a single-threaded process, else a method that is safe with threads."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 def _init(context: Any) -> None:
     _state["context"] = context
 
 
-def _call(func: Callable[[Any, list[Any]], Any], chunk: list[Any]) -> Any:
+def _call(func: Callable[[Any, Any], Any], chunk: Any) -> Any:
     return func(_state["context"], chunk)
 
 
 def map_chunks(
-    func: Callable[[Any, list[T]], R],
+    func: Callable[[Any, T], R],
     context: Any,
-    chunks: Iterator[list[T]],
+    chunks: Iterator[T],
     workers: int | None = None,
 ) -> Iterator[R]:
-    """`func(context, chunk)` for every chunk, results in order.
+    """`func(context, chunk)` for every chunk of about CHUNK_ROWS rows, results in order.
 
-    `func` must be a module-level function (it crosses process boundaries)."""
+    Inline when there are at most INLINE_ROWS rows; `func` must be a module-level function (it
+    crosses process boundaries)."""
     workers = default_workers() if workers is None else workers
-    head: list[list[T]] = []
-    buffered = 0
+    head: list[T] = []
+    inline_chunks = max(1, INLINE_ROWS // CHUNK_ROWS)
     for chunk in chunks:
         head.append(chunk)
-        buffered += len(chunk)
-        if buffered > INLINE_ROWS:
+        if len(head) > inline_chunks:
             break
     else:  # the whole source fits in the inline budget
         for chunk in head:
@@ -71,8 +71,7 @@ def map_chunks(
         for chunk in chunks:
             yield func(context, chunk)
         return
-    methods = multiprocessing.get_all_start_methods()
-    mp = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    mp = multiprocessing.get_context(start_method())
     with mp.Pool(workers, initializer=_init, initargs=(context,)) as pool:
         pending: deque[AsyncResult[R]] = deque()
         limit = workers * 3
@@ -84,7 +83,8 @@ def map_chunks(
             yield pending.popleft().get()
 
 
-def _chain(head: list[list[T]], rest: Iterator[list[T]]) -> Iterator[list[T]]:
+def _chain(head: list[T], rest: Iterator[T]) -> Iterator[T]:
+    head.reverse()
     while head:
-        yield head.pop(0)
+        yield head.pop()
     yield from rest

@@ -1,15 +1,25 @@
-"""Open a source (CSV or .xlsx) and stream its mapped cells as `RawRow`s."""
+"""Open a source (CSV or .xlsx) and stream its records in blocks; turn blocks into `RawRow`s.
+
+Reading happens in one process; `block_rows` (pure) runs wherever the rows are normalised, so the
+reader only parses records and never builds per-row objects.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 
 from reconciler.errors import Problem, SourceError
 from reconciler.model import AudienceSpec, SourceSpec
-from reconciler.sources.csvread import csv_records, source_error
+from reconciler.sources.csvread import csv_records
 from reconciler.sources.normalise import FIELDS, RawRow
 from reconciler.sources.xlsxread import xlsx_records
+
+# (row number of the first record, records, per record: phone cell was a number in a sheet)
+Block = tuple[int, list[list[str]], list[bool] | None]
+# index of each of FIELDS in a record (None: unmapped)
+Indexes = tuple[int | None, ...]
 
 
 def read_headers(source: SourceSpec) -> list[str]:
@@ -19,7 +29,7 @@ def read_headers(source: SourceSpec) -> list[str]:
         return header
 
 
-def column_indexes(spec: AudienceSpec, header: list[str]) -> list[int | None]:
+def column_indexes(spec: AudienceSpec, header: list[str]) -> Indexes:
     """Index in `header` of each of FIELDS (None when unmapped); SourceError for missing headers."""
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
@@ -35,44 +45,43 @@ def column_indexes(spec: AudienceSpec, header: list[str]) -> list[int | None]:
             f"source {spec.source.display} lacks mapped columns; its header has: {found}",
             problems=problems,
         )
-    return [positions[spec.columns[f]] if f in spec.columns else None for f in FIELDS]
+    return tuple(positions[spec.columns[f]] if f in spec.columns else None for f in FIELDS)
 
 
 @contextmanager
-def raw_rows(spec: AudienceSpec) -> Iterator[Iterator[RawRow]]:
-    """Every non-blank record of `spec.source` as (row, mapped cells in FIELDS order, numeric)."""
+def source_blocks(spec: AudienceSpec, block_size: int) -> Iterator[tuple[Indexes, Iterator[Block]]]:
+    """(column indexes, blocks of records) of `spec.source`; SourceError when unreadable."""
     source = spec.source
     if source.is_excel:
         with xlsx_records(source) as (header, records):
             indexes = column_indexes(spec, header)
-            phone = indexes[0]
-
-            def sheet_rows() -> Iterator[RawRow]:
-                for row, cells, numeric in records:
-                    yield row, _pick(cells, indexes), phone is not None and phone in numeric
-
-            yield sheet_rows()
+            yield indexes, _sheet_blocks(records, indexes[0], block_size)
     else:
-        with csv_records(source) as (header, lines):
-            yield _csv_rows(lines, column_indexes(spec, header))
+        with csv_records(source, block_size) as (header, blocks):
+            indexes = column_indexes(spec, header)
+            yield indexes, ((first, records, None) for first, records in blocks)
 
 
-def _pick(cells: list[str], indexes: list[int | None]) -> tuple[str | None, ...]:
-    width = len(cells)
-    return tuple(None if i is None else (cells[i] if i < width else "") for i in indexes)
+def _sheet_blocks(
+    records: Iterator[tuple[int, list[str], frozenset[int]]], phone: int | None, size: int
+) -> Iterator[Block]:
+    while batch := list(islice(records, size)):
+        numeric = [phone is not None and phone in flags for _, _, flags in batch]
+        yield batch[0][0], [cells for _, cells, _ in batch], numeric
 
 
-def _csv_rows(records: Iterator[tuple[int, list[str]]], indexes: list[int | None]) -> Iterator[RawRow]:
+def block_rows(block: Block, indexes: Indexes) -> Iterator[RawRow]:
+    """The non-blank records of a block as (row number, mapped cells in FIELDS order, numeric)."""
+    first, records, numeric = block
     needed = max((i for i in indexes if i is not None), default=-1) + 1
     mapped = [(slot, i) for slot, i in enumerate(indexes) if i is not None]
     template: list[str | None] = [None] * len(FIELDS)
-    for row, cells in records:
+    for offset, cells in enumerate(records):
+        if not any(cells):  # blank line, or only delimiters (",,,," from spreadsheets)
+            continue
         if len(cells) < needed:
             cells = cells + [""] * (needed - len(cells))
         out = template.copy()
         for slot, i in mapped:
             out[slot] = cells[i]
-        yield row, tuple(out), False
-
-
-__all__ = ["column_indexes", "raw_rows", "read_headers", "source_error"]
+        yield first + offset, tuple(out), bool(numeric and numeric[offset])

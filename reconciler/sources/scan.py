@@ -16,18 +16,18 @@ import numpy as np
 
 from reconciler.errors import SourceError
 from reconciler.model import AudienceSpec
+from reconciler.sources import parallel
 from reconciler.sources.csvread import source_error
 from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan
 from reconciler.sources.normalise import (
-    RawRow,
     RowRules,
     fingerprint,
     fingerprint_values,
     normalise_row,
     normalise_values,
 )
-from reconciler.sources.parallel import chunked, map_chunks
-from reconciler.sources.records import raw_rows, read_headers
+from reconciler.sources.parallel import map_chunks
+from reconciler.sources.records import Block, Indexes, block_rows, read_headers, source_blocks
 from reconciler.sources.render import render_upload, upload_headers
 
 __all__ = [
@@ -55,12 +55,14 @@ def _rules(spec: AudienceSpec) -> RowRules:
     return RowRules(headers=dict(spec.columns), default_region=spec.phone_region)
 
 
-def _scan_chunk(context: tuple[RowRules, bytes], chunk: list[RawRow]) -> _Chunk:
-    rules, key = context
+def _scan_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> _Chunk:
+    rules, indexes, key = context
     ids: list[int] = []
     attrs: list[int] = []
     issues: list[RowIssue] = []
-    for row in chunk:
+    rows = 0
+    for row in block_rows(block, indexes):
+        rows += 1
         result = normalise_values(row, rules)
         if isinstance(result, RowIssue):
             issues.append(result)
@@ -68,11 +70,13 @@ def _scan_chunk(context: tuple[RowRules, bytes], chunk: list[RawRow]) -> _Chunk:
             ident, attr = fingerprint_values(result, key)
             ids.append(ident)
             attrs.append(attr)
-    return _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), len(chunk), issues)
+    return _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), rows, issues)
 
 
-def _members_chunk(rules: RowRules, chunk: list[RawRow]) -> list[Member]:
-    return [m for m in (normalise_row(row, rules) for row in chunk) if isinstance(m, Member)]
+def _members_chunk(context: tuple[RowRules, Indexes], block: Block) -> list[Member]:
+    rules, indexes = context
+    results = (normalise_row(row, rules) for row in block_rows(block, indexes))
+    return [m for m in results if isinstance(m, Member)]
 
 
 def _file_sha256(spec: AudienceSpec) -> str:
@@ -94,8 +98,8 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
     id_parts: list[np.ndarray] = []
     attr_parts: list[np.ndarray] = []
     reasons: Counter[str] = Counter()
-    with raw_rows(spec) as rows:
-        for part in map_chunks(_scan_chunk, (_rules(spec), key), chunked(rows), workers):
+    with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
+        for part in map_chunks(_scan_chunk, (_rules(spec), indexes, key), blocks, workers):
             scan.rows_read += part.rows
             id_parts.append(part.ids)
             attr_parts.append(part.attrs)
@@ -119,8 +123,8 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
 def iter_members(spec: AudienceSpec, *, workers: int | None = None) -> Iterator[Member]:
     """Valid, de-duplicated members in source order, normalised exactly as `scan_source` does."""
     seen: set[bytes] = set()
-    with raw_rows(spec) as rows:
-        for members in map_chunks(_members_chunk, _rules(spec), chunked(rows), workers):
+    with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
+        for members in map_chunks(_members_chunk, (_rules(spec), indexes), blocks, workers):
             for member in members:
                 tag = hashlib.blake2b(member.identity().encode("utf-8"), digest_size=16).digest()
                 if tag not in seen:

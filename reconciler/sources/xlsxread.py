@@ -35,7 +35,8 @@ def _is_number(value: Any) -> bool:
 
 @contextmanager
 def xlsx_records(source: SourceSpec) -> Iterator[tuple[list[str], Iterator[XlsxRecord]]]:
-    """(header, records) of the chosen sheet (the first when `source.sheet` is None)."""
+    """(header, records) of the chosen sheet (the first when `source.sheet` is None); records
+    are consecutive rows from row 2, blank ones included."""
     import openpyxl  # slow import, only when a workbook is read
 
     if not source.path.is_file():
@@ -56,7 +57,7 @@ def xlsx_records(source: SourceSpec) -> Iterator[tuple[list[str], Iterator[XlsxR
         first = next(rows, None)
         if first is None or not any(cell.strip() for cell in first[1]):
             raise source_error(source, "no header row (the sheet is empty)", 1)
-        yield [cell.strip() for cell in first[1]], (r for r in rows if any(r[1]))
+        yield [cell.strip() for cell in first[1]], rows
     finally:
         book.close()
 

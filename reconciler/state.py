@@ -7,6 +7,7 @@ Layout of a state directory:
                         the name is `MemberSet.digest()`, the content `MemberSet.to_bytes()`)
   history/              the previous N state.json versions, named `<serial>-<lineage>.json`
   .lock                 the lock (JSON: id, who, when, operation) while a writing command runs
+  .gitignore            keeps .lock and temp files out of git (written with the first save)
 
 Public API (other modules rely on these names):
   AudienceState, Intent, State, LockInfo, LockStatus, utcnow_iso(),
@@ -84,6 +85,10 @@ MEMBERS_DIR = "members"
 HISTORY_DIR = "history"
 _KEY_CHECK_MESSAGE = b"reconciler fingerprint key check v1"
 _STALE_TEMP_SECONDS = 3600.0
+# Written into a new state directory: the state is committed, a lock or temp file never should be.
+_GITIGNORE = (
+    b"# written by reconciler: commit the state, never its lock or temp files\n.lock\n.lock-*\n.*.tmp\n"
+)
 
 
 def key_check(key: bytes) -> str:
@@ -287,6 +292,8 @@ class StateStore:
         history_dir = self.directory / HISTORY_DIR
         members_dir.mkdir(parents=True, exist_ok=True)
         history_dir.mkdir(exist_ok=True)
+        if not (self.directory / ".gitignore").exists():
+            atomic_write(self.directory / ".gitignore", _GITIGNORE)
 
         digests = {key: member_set.digest() for key, member_set in sets.items()}
         for key, member_set in sets.items():

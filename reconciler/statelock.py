@@ -54,6 +54,15 @@ class LockInfo:
         """One line for messages, e.g. "ci@runner-7 pid 4242 since 2026-... for 'apply' (lock id ...)"."""
         return f"{self.who} since {self.when} for {self.operation!r} (lock id {self.id})"
 
+    def takeover_warning(self) -> str | None:
+        """The warning to show when this lock replaced an abandoned one, else None."""
+        if self.taken_over is None:
+            return None
+        return (
+            f"took over an abandoned state lock held by {self.taken_over.describe()}; "
+            "that run was killed or crashed, so check its work (`reconciler plan` shows what is left)"
+        )
+
 
 @dataclass(frozen=True)
 class LockStatus:

@@ -226,3 +226,16 @@ def test_state_without_subcommand_is_a_usage_error(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit) as info:
         main(["state"])
     assert info.value.code == 1
+
+
+def test_list_shows_the_lock(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = StateStore(project / "state")
+    with store.lock("apply") as info:
+        _, out, _ = run(capsys, "state", "list")
+        assert f"Locked by {info.who}" in out and info.id in out
+        _, out, _ = run(capsys, "state", "list", "--json")
+        assert json.loads(out)["lock"] == {
+            "id": info.id, "who": info.who, "when": info.when, "operation": "apply", "live": True,
+        }  # fmt: skip
+    _, out, _ = run(capsys, "state", "list", "--json")
+    assert json.loads(out)["lock"] is None

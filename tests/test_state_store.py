@@ -278,3 +278,9 @@ def test_rename_moves_entry_and_its_intents(store: StateStore) -> None:
         state.rename_audience("new", "other")
     with pytest.raises(StateError, match="no audience 'gone'"):
         state.remove_audience("gone")
+
+
+def test_state_directory_ignores_its_lock_and_temp_files_in_git(store: StateStore) -> None:
+    store.save(State())
+    patterns = (store.directory / ".gitignore").read_text().splitlines()
+    assert ".lock" in patterns and ".lock-*" in patterns and ".*.tmp" in patterns

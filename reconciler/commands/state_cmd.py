@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.commands.common import add_config_flags, state_dir
 from reconciler.errors import StateError, UsageError
-from reconciler.state import AudienceState, LockInfo, State, StateStore
+from reconciler.state import AudienceState, LockInfo, LockStatus, State, StateStore
 
 # The declaration's key rule (schema/audiences.schema.json, $defs.audienceKey).
 AUDIENCE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -141,6 +141,30 @@ def list_lines(state: State, directory: str) -> list[str]:
     return lines
 
 
+def lock_summary(lock: LockStatus | None) -> dict[str, Any] | None:
+    """The lock on the state directory as JSON (None when unlocked)."""
+    if lock is None:
+        return None
+    info = lock.info
+    return {
+        "id": info.id if info else None,
+        "who": info.who if info else None,
+        "when": info.when if info else None,
+        "operation": info.operation if info else None,
+        "live": lock.live,
+    }
+
+
+def lock_lines(lock: LockStatus | None) -> list[str]:
+    """A line about the lock on the state directory, when there is one."""
+    if lock is None:
+        return []
+    holder = lock.info.describe() if lock.info else "an unknown run (unreadable lock file)"
+    if lock.live:
+        return [f"Locked by {holder}."]
+    return [f"Abandoned lock of {holder}; the next writing run takes it over."]
+
+
 def show_lines(state: State, entry: AudienceState) -> list[str]:
     """The text of `state show KEY`."""
     d = audience_detail(state, entry)
@@ -188,15 +212,14 @@ def _print_json(document: object) -> None:
 
 
 def _warn_takeover(info: LockInfo) -> None:
-    if info.taken_over is not None:
-        sys.stderr.write(
-            f"Warning: took over an abandoned state lock held by {info.taken_over.describe()}; "
-            "that run was killed or crashed.\n"
-        )
+    warning = info.takeover_warning()
+    if warning:
+        sys.stderr.write(f"Warning: {warning}\n")
 
 
 def _list(store: StateStore, as_json: bool) -> int:
     state = store.load()
+    lock = store.lock_status()
     if as_json:
         _print_json(
             {
@@ -205,10 +228,11 @@ def _list(store: StateStore, as_json: bool) -> int:
                 "serial": state.serial,
                 "audiences": [audience_summary(state.audiences[k]) for k in sorted(state.audiences)],
                 "pending_intents": len(state.pending_intents),
+                "lock": lock_summary(lock),
             }
         )
     else:
-        _print(list_lines(state, str(store.directory)))
+        _print(list_lines(state, str(store.directory)) + lock_lines(lock))
     return 0
 
 

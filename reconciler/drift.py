@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -258,16 +258,37 @@ def refresh_state(project: Project, providers: Mapping[str, Provider]) -> Refres
     return refresh(project.state, providers)
 
 
+def read_audiences(provider: Provider, ids: Collection[str]) -> dict[str, RemoteAudience | None]:
+    """Each of `ids` as `provider` reports it (None: unknown there), with as few calls as possible.
+
+    One id: `read`. Several: one listing (CommBox can only list; Whop and Smallest list with the
+    same fields), then `read` only for ids the listing lacks, to confirm they are gone."""
+
+    def one(audience_id: str) -> RemoteAudience | None:
+        try:
+            return provider.read(audience_id)
+        except NotFoundError:
+            return None
+
+    if len(ids) <= 1:
+        return {i: one(i) for i in ids}
+    listed = {a.id: a for a in provider.list_audiences()}
+    return {i: listed[i] if i in listed else one(i) for i in ids}
+
+
 def refresh(state: State, providers: Mapping[str, Provider]) -> RefreshResult:
     """`refresh_state` on a bare State (what `refresh --write` uses under the lock)."""
+    by_provider: dict[str, list[str]] = {}
+    for entry in state.audiences.values():
+        by_provider.setdefault(entry.provider, []).append(entry.provider_id)
+    remote: dict[tuple[str, str], RemoteAudience | None] = {}
+    for name, ids in sorted(by_provider.items()):
+        for audience_id, seen in read_audiences(providers[name], sorted(set(ids))).items():
+            remote[(name, audience_id)] = seen
     findings: list[Finding] = []
     for key in sorted(state.audiences):
         entry = state.audiences[key]
-        try:
-            remote = providers[entry.provider].read(entry.provider_id)
-        except NotFoundError:
-            remote = None
-        findings.extend(detect_drift(entry, remote))
+        findings.extend(detect_drift(entry, remote[(entry.provider, entry.provider_id)]))
     managed = {(e.provider, e.provider_id) for e in state.audiences.values()}
     adoptions: list[Adoption] = []
     for intent in pending_creates(state):

@@ -38,9 +38,11 @@ class FakeProvider(Provider):
         self.capabilities = Capabilities(rename=False, delete=False, members="put_replace")
         self.audiences = {a.id: a for a in audiences}
         self.reads: list[str] = []
+        self.lists = 0
         self.raise_not_found = raise_not_found
 
     def list_audiences(self) -> list[RemoteAudience]:
+        self.lists += 1
         return list(self.audiences.values())
 
     def read(self, audience_id: str) -> RemoteAudience | None:
@@ -146,6 +148,15 @@ def test_refresh_reads_each_managed_audience_once_and_treats_404_as_gone() -> No
     assert result.checked == 2 and result.gone == {"w"} and result.has_drift
     assert set(result.state.audiences) == {"a"}
     assert result.reasons("w") == [GONE] and result.reasons("a") == []
+
+
+def test_many_audiences_of_one_provider_cost_one_listing_plus_a_read_per_missing_one() -> None:
+    remote = [RemoteAudience(str(i), f"A{i}", member_count=3) for i in range(50)]
+    commbox = FakeProvider("commbox", remote, raise_not_found=True)
+    state = State(audiences={f"k{i}": entry(f"k{i}", pid=str(i), name=f"A{i}") for i in range(52)})
+    result = refresh(state, {"commbox": commbox})
+    assert commbox.lists == 1 and sorted(commbox.reads) == ["50", "51"]
+    assert result.gone == {"k50", "k51"} and len(result.findings) == 2 and result.checked == 52
 
 
 def test_no_drift_result() -> None:

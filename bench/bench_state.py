@@ -7,12 +7,15 @@ Prints the on-disk size per member and the best-of-R time of save(), load() and 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reconciler.sources.members import MemberSet
 from reconciler.state import AudienceState, State, StateStore

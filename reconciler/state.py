@@ -26,7 +26,8 @@ fingerprints, truncations of HMAC-SHA256 (64 bits of the identity, 32 bits of th
 fields) under the *fingerprint key*. By default that key is a random 32-byte secret created with
 the state and stored in state.json (`fingerprint_key`, hex). A fingerprint cannot be reversed,
 but anyone who can read the repository - and so the key - can test a guess ("is +14155550123 in
-this list?"). Teams with sensitive lists should set RECONCILER_FINGERPRINT_KEY from a CI secret:
+this list?"), and phone numbers are few enough to try them all. Teams with sensitive lists should
+set RECONCILER_FINGERPRINT_KEY from a CI secret:
 the key is then never stored, only a check value (an HMAC of a constant) so that a run with a
 different key stops with a clear error instead of reporting every member as changed. To move an
 existing stored key out of the state, set RECONCILER_FINGERPRINT_KEY to the stored value once;

@@ -136,7 +136,7 @@ def _holder_message(directory: Path, info: LockInfo | None) -> str:
         )
     return (
         f"state directory {directory} is locked by {info.describe()}. Wait for that run to finish; "
-        f"if it is gone, release the lock with `reconciler force-unlock {info.id}`"
+        f"if it is stuck or gone, release the lock with `reconciler force-unlock {info.id}`"
     )
 
 

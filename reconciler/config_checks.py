@@ -77,9 +77,13 @@ class _Checker:
         mark = self.doc.key_where(path) if at_key else self.doc.where(path)
         self.problems.append(Problem(self.file, mark.line, mark.col, message))
 
+    def reported(self, path: PathKey) -> bool:
+        """True when the schema already reported `path` or one of its ancestors."""
+        return any(path[:end] in self.bad for end in range(1, len(path) + 1))
+
     def get(self, path: PathKey, kind: type[T]) -> T | None:
         """The value at `path` when present, of `kind`, and not already reported by the schema."""
-        if any(path[:end] in self.bad for end in range(1, len(path) + 1)):
+        if self.reported(path):
             return None
         node: Any = self.doc.data
         for part in path:
@@ -99,7 +103,8 @@ class _Checker:
         whop_users: list[str] = []
         for key in audiences:
             self.audience(str(key), names, whop_users)
-        if whop_users and whop_account_id(self.doc.data, self.env) is None:
+        account_reported = self.reported(("providers", "whop", "account_id"))
+        if whop_users and not account_reported and whop_account_id(self.doc.data, self.env) is None:
             self.report(
                 ("audiences", whop_users[0], "provider"),
                 f"Whop audiences ({', '.join(whop_users)}) need a Whop account id: set "

@@ -220,3 +220,10 @@ def test_config_outside_the_working_directory_resolves_sources_next_to_it(
     monkeypatch.chdir(tmp_path)
     declaration = load_declaration(Path("project/audiences.yaml"), env={})
     assert all(a.source.path.is_relative_to(project.resolve()) for a in declaration.audiences.values())
+
+
+def test_a_mistake_is_reported_once_not_again_by_the_checks_that_depend_on_it(tmp_path: Path) -> None:
+    whop = MINIMAL.replace("provider: commbox", "provider: whop") + "providers: {whop: {account_id: 5}}\n"
+    found = problems(write_project(tmp_path, whop))
+    assert [(p.line, p.col) for p in found] == [(8, 32)]
+    assert "must be text" in found[0].message

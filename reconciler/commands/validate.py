@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_text(config, declaration, reports, problems, args.rejects)
     if problems:
-        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-        raise ConfigError(f"validation failed ({count})", problems=problems)
+        raise ConfigError(f"validation failed ({_plural(len(problems), 'problem')})", problems=problems)
     return 0
 
 
@@ -205,9 +204,7 @@ def _print_text(
     rejects: str | None,
 ) -> None:
     out = console.stdout()
-    count = len(reports)
-    out.print(Text(f"{config}: {count} audience{'s' if count != 1 else ''}, "
-                   f"sha256 {declaration.sha256}"))
+    out.print(Text(f"{config}: {_plural(len(reports), 'audience')}, sha256 {declaration.sha256}"))
     for report in reports:
         out.print()
         for line in audience_lines(report):
@@ -217,12 +214,14 @@ def _print_text(
         rejected = sum(r.invalid for r in reports)
         out.print(Text(f"Rejected rows ({rejected:,}) written to {rejects}"))
     if problems:
-        out.print(Text(f"Invalid: {len(problems)} problem{'s' if len(problems) != 1 else ''} "
-                       "(listed on stderr).", style="red"))
+        out.print(Text(f"Invalid: {_plural(len(problems), 'problem')} (listed on stderr).", style="red"))
     else:
         members = sum(r.members for r in reports)
-        out.print(Text(f"Valid: {count} audience{'s' if count != 1 else ''}, {members:,} members.",
-                       style="green"))
+        out.print(Text(f"Valid: {_plural(len(reports), 'audience')}, {members:,} members.", style="green"))
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
 
 
 def audience_lines(report: AudienceReport) -> list[Text]:
@@ -239,9 +238,9 @@ def audience_lines(report: AudienceReport) -> list[Text]:
     detail = ", ".join(f"{reason} {n:,}" for reason, n in report.invalid_by_reason.items())
     row("rows", f"{report.rows_read:,} read: {report.valid:,} valid, {report.invalid:,} invalid"
         + (f" ({detail})" if detail else ""))
-    conflicting = f" ({report.conflicting_duplicates:,} with differing details)" \
-        if report.conflicting_duplicates else ""
-    row("duplicates", f"{report.duplicates:,}{conflicting}")
+    conflicting = report.conflicting_duplicates
+    suffix = f" ({conflicting:,} with conflicting fields)" if conflicting else ""
+    row("duplicates", f"{report.duplicates:,}{suffix}")
     row("members", f"{report.members:,}")
     for index, sample in enumerate(report.samples):
         row("invalid" if index == 0 else "", sample)

@@ -155,3 +155,11 @@ def test_colour_only_when_allowed(config: Path, capsys: pytest.CaptureFixture[st
     monkeypatch.setenv("NO_COLOR", "1")  # NO_COLOR wins over FORCE_COLOR
     _, again, _ = run(capsys, "plan", "-c", str(config))
     assert again == plain
+
+
+def test_out_to_missing_directory_is_a_clean_error(config: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "no" / "such" / "plan.json"
+    code, _, err = run(capsys, "plan", "-c", str(config), "--out", str(target))
+    assert code == 1 and f"cannot write the plan to {target}" in err
+    assert not target.parent.exists()

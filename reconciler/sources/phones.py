@@ -196,7 +196,7 @@ def _has_type(nsn: str, metadata: Any) -> bool:
 
     That helper returns a known type when the general pattern matches and any type pattern
     matches (the mobile one only when it differs from fixed-line): order does not change it."""
-    matches = _pnu._is_number_matching_desc
+    matches = _desc_matches
     if not matches(nsn, metadata.general_desc):
         return False
     if matches(nsn, metadata.fixed_line):
@@ -208,3 +208,23 @@ def _has_type(nsn: str, metadata: Any) -> bool:
         metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail,
     )
     return any(matches(nsn, desc) for desc in rare)
+
+
+_FULLMATCH: dict[str, Any] = {}
+
+
+def _desc_matches(nsn: str, desc: Any) -> bool:
+    """`_is_number_matching_desc` without its call layers: a length check, then a full match
+    (the library's `match` then `fullmatch` is a full match)."""
+    if desc is None:
+        return False
+    lengths = desc.possible_length
+    if lengths and len(nsn) not in lengths:
+        return False
+    pattern = desc.national_number_pattern
+    if not pattern:
+        return False
+    fullmatch = _FULLMATCH.get(pattern)
+    if fullmatch is None:
+        fullmatch = _FULLMATCH[pattern] = re.compile(pattern).fullmatch
+    return fullmatch(nsn) is not None

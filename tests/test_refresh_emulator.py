@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from refreshhelpers import Env, assert_no_secrets, env
 
+from reconciler.commands.refresh import refresh_project
+from reconciler.engine import PlanOptions, load_project, make_plan
 from reconciler.state import StateStore
 
 __all__ = ["env"]
@@ -154,3 +158,18 @@ def test_interrupted_create_is_offered_for_adoption_never_recreated(env: Env) ->
     adopt = env.cli("import", "callers", callers)
     assert adopt.code == 0, adopt.err
     assert env.state().audiences["callers"].provider_id == callers
+
+
+def test_refresh_project_is_what_plan_refresh_folds_in(env: Env) -> None:
+    """The contract `plan --refresh` relies on: the folded state plans a deleted audience as create."""
+    _apply(env)
+    env.emu.delete_audience("smallest", env.remote_id("smallest", "Callers"))
+    project = load_project(Path("audiences.yaml"), env.project / "state")
+    on_disk = env.state()
+    result = refresh_project(project)
+    assert result.gone == {"callers"} and result.reasons("callers") == ["gone_at_provider"]
+    assert project.state == on_disk, "the project's own state is not modified"
+    project.state = result.state
+    changes = {c.address: c for c in make_plan(project, PlanOptions()).changes}
+    assert changes["callers"].action.value == "create" and changes["vip"].action.value == "no-op"
+    assert env.state() == on_disk, "nothing is written"

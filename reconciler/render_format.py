@@ -25,6 +25,11 @@ def changing(doc: Doc) -> list[Doc]:
     return sorted(items, key=lambda c: (ACTION_ORDER.index(c["action"]), c["address"]))
 
 
+def unchanged_with_warnings(doc: Doc) -> list[Doc]:
+    """No-op changes that still carry a warning (e.g. an interrupted apply), by address."""
+    return [c for c in doc["changes"] if c["action"] == "no-op" and c.get("warnings")]
+
+
 def unchanged_count(doc: Doc) -> int:
     return sum(1 for c in doc["changes"] if c["action"] == "no-op")
 

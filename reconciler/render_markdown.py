@@ -17,6 +17,7 @@ from reconciler.render_format import (
     summary_line,
     symbol,
     unchanged_count,
+    unchanged_with_warnings,
     value_text,
 )
 
@@ -124,7 +125,8 @@ def render_markdown(doc: Doc, limit: int = LIMIT) -> str:
         table = header + rows
     budget -= sum(len(line) + 1 for line in table) + 2
 
-    warnings = [f"- {_code(c['address'])}: {_esc(w)}" for c in items for w in c.get("warnings") or []]
+    warnings = [f"- {_code(c['address'])}: {_esc(w)}" for c in [*items, *unchanged_with_warnings(doc)]
+                for w in c.get("warnings") or []]
     warnings += [f"- {_esc(w)}" for w in doc.get("warnings") or []]
     warning_lines = _fit(warnings, max(budget // 2, 0), "- … and {n:,} more warnings (see the JSON plan).")
     if warning_lines:

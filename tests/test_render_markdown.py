@@ -81,3 +81,16 @@ def test_no_changes_rendering() -> None:
     assert last == "No changes. 1 audience matches the declaration and the state."
     md = render_markdown(doc)
     assert "No changes." in md and "<details>" not in md and "| audience |" not in md
+
+
+def test_warnings_of_unchanged_audiences_are_shown() -> None:
+    from reconciler.state import Intent
+
+    state, sets = applied_state(want := desired((spec("a", "whop"), members(range(3)))))
+    state.intents = [Intent(id="i9", key="a", provider="whop", operation="rename", name="a",
+                            started_at="t", provider_id="adaud_1")]
+    changes, _ = diff(want, state, loader(sets))
+    doc = Plan(changes=changes, inputs=Inputs(config="a.yaml", config_sha256="0")).to_dict()
+    for text in (render_markdown(doc), render_text(doc).plain):
+        assert "interrupted during rename of audience adaud_1" in text
+        assert "No changes." in text

@@ -200,11 +200,16 @@ class _Checker:
         try:
             headers = read_headers(source_spec(audience, self.base_dir))
         except SourceError as exc:
-            self.report(where, f"source '{written}' cannot be read: {exc.message}")
+            self.report(where, f"source '{written}' cannot be read: {source_error_detail(exc)}")
             return
         for field, header in (columns or {}).items():
             if isinstance(header, str) and header not in headers:
                 self.report((*base, "columns", field), _missing_header(header, headers, written))
+
+
+def source_error_detail(exc: SourceError) -> str:
+    """A SourceError as one line: its located details (file:row: why) when it has them."""
+    return "; ".join(str(p) for p in exc.problems) or exc.message
 
 
 def semantic_problems(

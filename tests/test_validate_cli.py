@@ -13,6 +13,7 @@ import pytest
 from reconciler.cli import main
 from reconciler.commands import validate
 from reconciler.config_schema import load_schema
+from reconciler.errors import Problem, SourceError
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = Path(__file__).resolve().parent / "fixtures" / "config" / "broken" / "audiences.yaml"
@@ -194,3 +195,26 @@ def test_as_a_user_runs_it_no_traceback(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and f"{config}:" in done.stderr
+
+
+def test_source_failing_during_the_scan_is_a_located_problem(
+    capsys: Capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source whose header reads but whose body fails (e.g. damaged later on) fails validation."""
+    config = project(tmp_path, "commbox", ["+12025550100"])
+
+    def damaged(spec: object, key: bytes) -> None:
+        raise SourceError("cannot read source data/m.csv", problems=[Problem("data/m.csv", 7, 0, "damaged")])
+
+    monkeypatch.setattr(validate, "scan_source", damaged)
+    code, _, err = run(capsys, "validate", "-c", str(config))
+    assert code == 1
+    assert f"{config}:4:3: audience 'a': source cannot be read: data/m.csv:7: damaged" in err
+
+
+def test_invalid_encoding_is_reported_with_its_row(capsys: Capsys, tmp_path: Path) -> None:
+    config = project(tmp_path, "commbox", ["+12025550100"])
+    with open(tmp_path / "data" / "m.csv", "ab") as handle:
+        handle.write(b"+12025550101,\xff\xfe\n")
+    code, _, err = run(capsys, "validate", "-c", str(config))
+    assert code == 1 and "data/m.csv:3:" in err and "encoding" in err

@@ -23,6 +23,7 @@ from rich.text import Text
 from reconciler import console
 from reconciler.commands.common import add_config_flags
 from reconciler.config import load_declaration
+from reconciler.config_checks import source_error_detail
 from reconciler.errors import ConfigError, Problem, SourceError
 from reconciler.model import AudienceSpec, Declaration
 from reconciler.sources import SourceScan, iter_members, render_upload, scan_source
@@ -118,8 +119,8 @@ def check_audience(spec: AudienceSpec, key: bytes) -> tuple[AudienceReport, Sour
     try:
         scan = scan_source(spec, key)
     except SourceError as exc:
-        located = [Problem(file, line, col, f"audience '{spec.key}': {exc.message}")]
-        return report, None, located + list(exc.problems)
+        message = f"audience '{spec.key}': source cannot be read: {source_error_detail(exc)}"
+        return report, None, [Problem(file, line, col, message)]
     _fill(report, scan)
     problems: list[Problem] = []
     if report.members == 0:
@@ -130,7 +131,8 @@ def check_audience(spec: AudienceSpec, key: bytes) -> tuple[AudienceReport, Sour
         try:
             report.upload = _smallest_upload(spec)
         except SourceError as exc:
-            problems.append(Problem(file, line, col, f"audience '{spec.key}': {exc.message}"))
+            message = f"audience '{spec.key}': upload file cannot be rendered: {source_error_detail(exc)}"
+            problems.append(Problem(file, line, col, message))
         else:
             problems += _limit_problems(spec, report.upload, file, line, col)
     return report, scan, problems

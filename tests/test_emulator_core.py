@@ -318,3 +318,33 @@ def test_a_client_that_hangs_up_mid_body_leaves_nothing_behind(provider: str) ->
         )
         assert list(emu.ctx.tmpdir.iterdir()) == []
         assert emu.audiences("commbox") == [] and emu.audiences("smallest") == []
+
+
+def test_emulate_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with Emulator() as emu:
+        assert main(["emulate", "--port", str(emu.port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{emu.port}" in err and "Traceback" not in err
+
+
+def test_concurrent_creates_are_all_kept() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Emulator() as emu, httpx.Client(timeout=10) as c:  # httpx.Client is thread-safe
+
+        def create(i: int) -> str:
+            r = c.post(
+                emu.base_urls["smallest"] + "/audience",
+                headers=auth(emu, "smallest"),
+                data={"name": f"a{i}", "phoneNumberColumnName": "p"},
+                files={"file": ("a.csv", f"p\n+1555{i:07d}\n+1666{i:07d}\n".encode())},
+            )
+            assert r.status_code == 200
+            return str(r.json()["data"]["_id"])
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(create, range(24)))
+        assert len(set(ids)) == 24
+        listed = emu.audiences("smallest")
+        assert sorted(a["_id"] for a in listed) == sorted(ids)
+        assert all(a["memberCount"] == 2 for a in listed)

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from emulator_support import auth, csv_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.emulator import Emulator
 
@@ -261,3 +263,26 @@ def test_hooks(emu: Emulator, c: httpx.Client) -> None:
     )
     emu.delete_audience("smallest", audience_id)
     assert c.get(f"{emu.base_urls['smallest']}/audience", headers=headers).json()["data"] == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    numbers=st.sets(st.integers(min_value=0, max_value=9_999_999), min_size=1, max_size=60),
+    page_size=st.integers(min_value=1, max_value=25),
+)
+def test_paging_returns_every_member_exactly_once(
+    emu: Emulator, c: httpx.Client, numbers: set[int], page_size: int
+) -> None:
+    wanted = {f"+1555{n:07d}" for n in numbers}
+    r = create(c, emu, csv_bytes(["phoneNumber"], [[p] for p in sorted(wanted)]))
+    url = f"{emu.base_urls['smallest']}/audience/{r.json()['data']['_id']}/members"
+    got: list[str] = []
+    page, more = 1, True
+    while more:
+        data = c.get(url, headers=auth(emu, "smallest"), params={"page": page, "offset": page_size}).json()[
+            "data"
+        ]
+        assert len(data["members"]) <= page_size and data["totalCount"] == len(wanted)
+        got += [m["data"]["phoneNumber"] for m in data["members"]]
+        more, page = data["hasMore"], page + 1
+    assert sorted(got) == sorted(wanted) and page - 1 == -(-len(wanted) // page_size)

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import signal
 import sys
+import threading
 from types import FrameType
 
 from reconciler.emulator import Emulator, Faults, is_loopback
@@ -102,7 +103,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C (or SIGTERM); prints the export lines a client needs."""
     emulator = build(args)
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         emulator.start()
     except OSError as exc:

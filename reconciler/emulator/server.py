@@ -223,6 +223,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 makes bursts of parallel clients wait for SYN retries
 
     def __init__(self, host: str, port: int, router: Router) -> None:
         super().__init__((host, port), _Handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,6 +50,7 @@ _documents = st.fixed_dictionaries(
 
 def _project() -> Path:
     root = Path(tempfile.mkdtemp(prefix="reconciler-fuzz-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     (root / "data").mkdir()
     (root / "data" / "m.csv").write_text("Mobile,Email\n+12025550123,a@example.com\n", encoding="utf-8")
     (root / "data" / "m.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,8 +34,6 @@ class Context:
 
     def now(self) -> float:
         """The emulator's clock (wall time plus any `advance_clock` offset)."""
-        import time
-
         return time.time() + self.clock_offset
 
     def hex_id(self, n: int = 24) -> str:

@@ -100,10 +100,10 @@ class SmallestApi(ProviderApi):
         self.route("DELETE", r"/audience/([^/]+)/members", self.delete_members)
 
     def error(self, status: int, message: str, kind: str = "") -> Response:
-        if (
-            status != 400
-            and status in MESSAGES
-            and message in ("Not Found", "Unauthorized", "Method Not Allowed")
+        if status in (401, 429, 500, 503) and message in (
+            "Unauthorized",
+            "Server Error",
+            "Service Unavailable",
         ):
             message = MESSAGES[status]
         return Response(status, {"status": False, "errors": [message]})

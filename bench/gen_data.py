@@ -3,7 +3,8 @@
 Phones are US numbers in the 555 exchange (+1 NPA 555-XXXX, the range film and TV use) and UK
 Ofcom drama numbers (020 7946 0xxx, 0113 496 0xxx, ...), written in mixed formats: E.164,
 spaced international, national. About 1% are invalid, 0.1% spreadsheet-mangled (4.41E+11)
-and 1% re-appear later in another format (duplicates). E-mails use the reserved example.com/.org/.net domains.
+and 1% re-appear later in another format (duplicates; a fifth of them with another
+first name). E-mails use the reserved example.com/.org/.net domains.
 
     python3 bench/gen_data.py --rows 1000000 --out /tmp/contacts_1m.csv
 """
@@ -43,8 +44,19 @@ LAST = ("Archer", "Brook", "Castle", "Dale", "Ember", "Frost", "Grove", "Hale", 
 DOMAINS = ("example.com", "example.org", "example.net")
 
 
-def _us_number(rng: random.Random) -> tuple[int, int]:
-    return rng.choice(AREA_CODES), rng.randrange(10_000)
+class _Numbers:
+    """Distinct numbers drawn without replacement (repeating only once a range is used up)."""
+
+    def __init__(self, rng: random.Random, size: int, wanted: int) -> None:
+        self.rng, self.size = rng, size
+        self.order = rng.sample(range(size), min(size, wanted))
+        self.next = 0
+
+    def draw(self) -> int:
+        if self.next == len(self.order):
+            self.order, self.next = self.rng.sample(range(self.size), len(self.order)), 0
+        self.next += 1
+        return self.order[self.next - 1]
 
 
 def _us_text(npa: int, line: int, style: int) -> str:
@@ -58,6 +70,8 @@ def _us_text(npa: int, line: int, style: int) -> str:
 def generate(rows: int, out: Path, seed: int = 20261123) -> None:
     """Write `rows` data rows (plus a header) to `out`."""
     rng = random.Random(seed)
+    us = _Numbers(rng, len(AREA_CODES) * 10_000, rows)
+    uk = _Numbers(rng, len(UK_DRAMA) * 1_000, rows // 50)
     recent: list[tuple[str, str, str, str, str]] = []
     with open(out, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -71,17 +85,21 @@ def generate(rows: int, out: Path, seed: int = 20261123) -> None:
                 phone, email, first, last, country = rng.choice(recent)
                 phone = phone.replace("-", " ") if "-" in phone else phone
                 email = email.upper()
+                if rng.random() < 0.2:  # ... and sometimes with another name: a conflicting duplicate
+                    first = first + "e"
             elif roll < 0.02:  # invalid: too short
                 phone, country = f"+1 {rng.choice(AREA_CODES)} 555 {rng.randrange(100):02d}", "US"
             elif roll < 0.021:  # a number a spreadsheet turned into a float
                 phone, country = f"{rng.randrange(4, 5)}.{rng.randrange(10**6):06d}E+11", "GB"
             elif roll < 0.031:  # UK drama ranges
-                area, local = rng.choice(UK_DRAMA)
-                line = f"{local}{rng.randrange(1000):03d}"
+                pick = uk.draw()
+                area, local = UK_DRAMA[pick // 1000]
+                line = f"{local}{pick % 1000:03d}"
                 phone = f"0{area} {line}" if rng.random() < 0.5 else f"+44 {area} {line}"
                 country = "GB"
             else:
-                npa, line = _us_number(rng)
+                pick = us.draw()
+                npa, line = AREA_CODES[pick // 10_000], pick % 10_000
                 phone, country = _us_text(npa, line, rng.randrange(3)), "US"
             row = (phone, email, first, last, country)
             if len(recent) < 1000:

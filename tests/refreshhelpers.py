@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,10 +91,13 @@ def env(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
         monkeypatch.delenv(name)
     monkeypatch.delenv("RECONCILER_FINGERPRINT_KEY", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
-    with Emulator(port=0) as emu:
+    emu = Emulator(port=0).start()
+    try:
         for name, value in emu.env().items():
             monkeypatch.setenv(name, value)
         yield Env(project, emu, capsys)
+    finally:  # the server's shutdown waits out its 0.5 s poll: let it finish in the background
+        threading.Thread(target=emu.stop, daemon=True).start()
 
 
 def assert_no_secrets(env: Env, *texts: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -360,3 +361,24 @@ def test_comment_script_truncates_to_githubs_limit(tmp_path: Path) -> None:
     [_, created] = _comment(tmp_path, "x" * 70_000, [])
     body = created[2]
     assert len(body) <= 65536 and body.startswith(MARKER) and "Plan truncated" in body
+
+
+def test_pre_commit_entry_passes_the_example_and_blocks_a_broken_declaration(
+    repo: tuple[Path, dict[str, str]],
+) -> None:
+    work, env = repo
+    [hook] = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    entry = shlex.split(hook["entry"])  # pass_filenames: false -> run exactly the entry
+    ok = subprocess.run(entry, cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    text = (work / "audiences.yaml").read_text()
+    (work / "audiences.yaml").write_text(
+        text.replace("    provider: commbox", "    provider: commbox\n    colour: red")
+    )
+    assert re.search(hook["files"], "audiences.yaml")
+    bad = subprocess.run(entry, cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert (
+        re.search(r"audiences\.yaml:\d+:\d+", bad.stdout + bad.stderr) and "colour" in bad.stdout + bad.stderr
+    )
+    assert "Traceback" not in bad.stderr

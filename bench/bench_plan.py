@@ -24,10 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from reconciler.config import load_declaration  # noqa: E402
 from reconciler.diff import applied_extra, provider_settings, settings_digest  # noqa: E402
-from reconciler.engine import PlanOptions, load_project, make_plan  # noqa: E402
+from reconciler.engine import PlanOptions, Project, load_project, make_plan, scan_sources  # noqa: E402
 from reconciler.render import render_text  # noqa: E402
-from reconciler.state import AudienceState  # noqa: E402
+from reconciler.state import AudienceState, StateStore  # noqa: E402
 
 AREA_CODES = (201, 202, 203, 205, 206, 207, 208, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225,
               228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 276,
@@ -81,16 +82,23 @@ def record_apply(config: Path, state_dir: Path) -> None:
 
 
 def breakdown(config: Path, state_dir: Path) -> str:
-    """In-process split of the same plan: load+scan, diff+guards, text rendering (seconds)."""
-    start = time.perf_counter()
-    project = load_project(config, state_dir)
-    loaded = time.perf_counter()
-    plan = make_plan(project, PlanOptions())
-    planned = time.perf_counter()
+    """In-process split of the same plan (seconds): declaration, state, source scans, diff+guards,
+    text rendering."""
+    marks = [time.perf_counter()]
+    declaration = load_declaration(config)
+    marks.append(time.perf_counter())
+    store = StateStore(state_dir)
+    state = store.load()
+    key = store.fingerprint_key(state)
+    marks.append(time.perf_counter())
+    scans = scan_sources(list(declaration.audiences.values()), key)
+    marks.append(time.perf_counter())
+    plan = make_plan(Project(declaration, store, state, key, scans, str(config)), PlanOptions())
+    marks.append(time.perf_counter())
     render_text(plan.to_dict())
-    rendered = time.perf_counter()
-    return (f"load+scan {loaded - start:.2f} s, diff+guards {planned - loaded:.3f} s, "
-            f"render {rendered - planned:.3f} s")
+    marks.append(time.perf_counter())
+    names = ("declaration", "state", "scan", "diff+guards", "render")
+    return ", ".join(f"{name} {b - a:.2f} s" for name, a, b in zip(names, marks, marks[1:], strict=False))
 
 
 def timed_plan(config: Path, state_dir: Path) -> tuple[list[str], float, float, int]:

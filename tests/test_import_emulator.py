@@ -142,3 +142,15 @@ def test_import_keeps_history_and_existing_entries(env: Env) -> None:
     assert second.lineage == first.lineage and second.serial == first.serial + 1
     assert second.audiences["vip"] == first.audiences["vip"]
     assert any((env.project / "state" / "history").iterdir())
+
+
+def test_state_conflicts_are_refused_before_any_provider_call(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vip, _ = _created_elsewhere(env)
+    assert env.cli("import", "vip", vip).code == 0
+    monkeypatch.delenv("COMMBOX_API_TOKEN")
+    env.emu.clear_log()
+    run = env.cli("import", "vip", vip)
+    assert run.code == 1 and "already in state" in run.err and "COMMBOX_API_TOKEN" not in run.err
+    assert env.emu.request_log == []

@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 
 from reconciler import console
+from reconciler.commands.common import add_config_flags
 from reconciler.commands.refresh import load, open_providers
 from reconciler.diff import applied_extra, provider_settings, settings_digest
 from reconciler.errors import CapabilityError, NotFoundError, StateError, UsageError
@@ -31,8 +32,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
-    from reconciler.commands.common import add_config_flags
-
     add_config_flags(parser)
     parser.add_argument("key", metavar="KEY", help="audience key, as declared in the config")
     parser.add_argument("id", metavar="ID", help="the audience's id at its provider")
@@ -44,15 +43,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_adoptable(
-    state: State,
-    spec: AudienceSpec,
-    remote: RemoteAudience | None,
-    audience_id: str,
-    *,
-    allow_name_mismatch: bool,
-) -> RemoteAudience:
-    """Refuse an adoption that would corrupt state or manage the wrong audience; the remote on success."""
+def check_unmanaged(state: State, spec: AudienceSpec, audience_id: str) -> None:
+    """Refuse when KEY is already in state or the audience is managed under another key."""
     key = spec.key
     if key in state.audiences:
         held = state.audiences[key]
@@ -63,6 +55,18 @@ def check_adoptable(
     for other in state.audiences.values():
         if other.provider == spec.provider and other.provider_id == audience_id:
             raise StateError(f"{spec.provider} audience {audience_id} is already managed as {other.key}")
+
+
+def check_adoptable(
+    spec: AudienceSpec,
+    remote: RemoteAudience | None,
+    audience_id: str,
+    *,
+    allow_name_mismatch: bool,
+) -> RemoteAudience:
+    """Refuse to adopt an audience that is missing, Dynamic, failed or (unless allowed) named
+    otherwise than declared; the remote audience on success."""
+    key = spec.key
     if remote is None:
         raise NotFoundError(
             f"no audience {audience_id} (the provider declared for {key} is {spec.provider})",
@@ -149,20 +153,24 @@ def run(args: argparse.Namespace) -> int:
         declared = ", ".join(sorted(project.declaration.audiences)) or "none"
         config = project.declaration.path.name
         raise UsageError(f"{args.key} is not declared in {config} (declared: {declared})")
-    with project.store.lock("import"), open_providers(project.declaration, [spec.provider]) as clients:
+    with project.store.lock("import"):
         state = project.store.load()
-        provider = clients[spec.provider]
-        remote = check_adoptable(
-            state, spec, provider.read(args.id), args.id, allow_name_mismatch=args.allow_name_mismatch
-        )
-        key = project.store.fingerprint_key(state)
-        members = remote_members(provider, spec, remote.id, key)
+        check_unmanaged(state, spec, args.id)
+        with open_providers(project.declaration, [spec.provider]) as clients:
+            provider = clients[spec.provider]
+            found = provider.read(args.id)
+            remote = check_adoptable(spec, found, args.id, allow_name_mismatch=args.allow_name_mismatch)
+            members = remote_members(provider, spec, remote.id, project.store.fingerprint_key(state))
         settings = provider_settings(project.declaration, spec.provider, os.environ)
         entry = adopted_entry(spec, settings, remote, members)
         state.audiences[spec.key] = entry
         project.store.save(state, {spec.key: members} if members is not None else None)
-    known = f"{entry.member_count:,} members fingerprinted" if members is not None else (
-        f"{entry.member_count:,} members at the provider, not listable: the next plan sends the full list"
+    known = (
+        f"{entry.member_count:,} members fingerprinted"
+        if members is not None
+        else (
+            f"{entry.member_count:,} members at the provider, not listable: the next plan sends the full list"
+        )
     )
     console.stdout().print(
         f"Imported {spec.provider} audience {remote.id} ({remote.name!r}) as {spec.key}: {known}.",

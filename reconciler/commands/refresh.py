@@ -11,6 +11,7 @@ from pathlib import Path
 
 from reconciler import console
 from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.config import load_declaration
 from reconciler.diff import provider_settings
 from reconciler.drift import Finding, RefreshResult, providers_in_use, refresh, refresh_state
 from reconciler.engine import Project
@@ -75,8 +76,6 @@ def refresh_project(project: Project) -> RefreshResult:
 def load(args: argparse.Namespace) -> Project:
     """The declaration and state named by -c/--state, without scanning sources (refresh and import
     read none)."""
-    from reconciler.config import load_declaration
-
     declaration = load_declaration(Path(args.config))
     store = StateStore(state_dir(args))
     state = store.load()

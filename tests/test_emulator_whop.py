@@ -7,8 +7,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from emulator_support import ACCOUNT, auth, csv_bytes, whop_create, whop_file, whop_get, whop_wait, xlsx_bytes
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.emulator import WHOP_API_VERSION_DATE, Emulator
+from reconciler.emulator.whop_model import decode_cursor, encode_cursor, parse_version
+from reconciler.emulator.wire import ApiError
 
 AUDIENCE_KEYS = {
     "id",
@@ -378,3 +382,33 @@ def test_hooks_and_log(emu: Emulator, c: httpx.Client) -> None:
     assert len(uploads) == 1 and uploads[0].summary == {"bytes": len(MEMBERS)} and uploads[0].query == ""
     assert "signature" not in repr(log) and emu.tokens["whop"] not in repr(log)
     assert [e.idempotency_key for e in log if e.path == "/audiences" and e.method == "POST"] == ["k"]
+
+
+@given(seq=st.integers(min_value=0, max_value=10**12))
+def test_cursors_round_trip(seq: int) -> None:
+    assert decode_cursor(encode_cursor(seq)) == seq
+
+
+@given(text=st.text(max_size=40))
+def test_any_cursor_text_decodes_or_is_a_400(text: str) -> None:
+    try:
+        seq = decode_cursor(text)
+    except ApiError as exc:
+        assert exc.status == 400
+    else:  # only a real cursor (or nothing) is accepted
+        assert (text == "" and seq == 0) or encode_cursor(seq) == text.rstrip("=")
+
+
+@given(
+    year=st.integers(1000, 9999),
+    month=st.integers(1, 12),
+    day=st.integers(1, 28),
+    rev=st.none() | st.integers(0, 99),
+)
+def test_api_versions_compare_by_date_then_revision(year: int, month: int, day: int, rev: int | None) -> None:
+    text = f"{year:04d}-{month:02d}-{day:02d}" + ("" if rev is None else f"-{rev}")
+    parsed = parse_version(text)
+    assert parsed == (year, month, day, rev or 0)
+    pinned = parse_version(WHOP_API_VERSION_DATE)
+    assert pinned is not None
+    assert (parsed >= pinned) == ((year, month, day, rev or 0) >= (2026, 8, 21, 1))

@@ -7,28 +7,31 @@ pending -> processing -> syncing -> ready | partial | failed (the outcome is con
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from reconciler.emulator.base import Context, ProviderApi
 from reconciler.emulator.tables import Table, open_table
 from reconciler.emulator.whop_files import FileStore
+from reconciler.emulator.whop_model import (
+    Job,
+    Outcome,
+    WhopAudience,
+    check_mapping,
+    decode_cursor,
+    encode_cursor,
+    int_arg,
+    parse_version,
+)
 from reconciler.emulator.wire import ApiError, Request, Response
 
 # /files needs this API version or later (docs.whop.com: direct file uploads)
 WHOP_API_VERSION_DATE = "2026-08-21-1"
-VERSION_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:-(\d+))?\Z")
-IDENTITY_FIELDS = ("email", "phone", "first_name", "last_name", "country")
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
-Outcome = Literal["ready", "partial", "failed"]
 ERROR_TYPES = {
     401: "unauthorized",
     404: "not_found",
@@ -38,54 +41,6 @@ ERROR_TYPES = {
     500: "internal_server_error",
     503: "service_unavailable",
 }
-STEPS = ("pending", "processing", "syncing")
-
-
-@dataclass
-class Job:
-    """One file being ingested into an audience."""
-
-    path: Path
-    rows: int
-    matched: int
-    outcome: Outcome
-    error_message: str | None
-
-
-@dataclass
-class WhopAudience:
-    id: str
-    seq: int
-    account_id: str
-    name: str
-    column_mapping: dict[str, str]
-    created_at: int
-    updated_at: int
-    status: str = "pending"
-    total_rows: int = 0
-    processed_rows: int = 0
-    matched_rows: int = 0
-    error_message: str | None = None
-    platform_audience_ids: list[str] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-    job: Job | None = None
-    polls: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        progress = {"pending": 0, "processing": 50, "syncing": 90}.get(self.status, 100)
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "total_rows": self.total_rows,
-            "processed_rows": self.processed_rows,
-            "matched_rows": self.matched_rows,
-            "progress_percent": progress,
-            "error_message": self.error_message,
-            "platform_audience_ids": list(self.platform_audience_ids),
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
 
 
 class WhopApi(ProviderApi):
@@ -226,7 +181,7 @@ class WhopApi(ProviderApi):
             for key, value in (("account_id", account_id), ("name", name)):
                 if not isinstance(value, str) or not value.strip():
                     raise ApiError(400, f"Missing required parameter: {key}")
-            mapping = _check_mapping(mapping)
+            mapping = check_mapping(mapping)
             job = self._job(self._table(body.get("file_id"), mapping), mapping)
             now = int(self.ctx.now())
             with self.lock:
@@ -274,10 +229,10 @@ class WhopApi(ProviderApi):
         account_id = req.arg("account_id")
         if not account_id:
             raise ApiError(400, "Missing required parameter: account_id")
-        first = _int_arg(req.arg("first"), DEFAULT_PAGE, "first")
+        first = int_arg(req.arg("first"), DEFAULT_PAGE, "first")
         if not 1 <= first <= MAX_PAGE:
             raise ApiError(400, f"first must be between 1 and {MAX_PAGE}")
-        after = _decode_cursor(req.arg("after"))
+        after = decode_cursor(req.arg("after"))
         wanted = req.arg("audience_id")
         with self.lock:
             matching = [
@@ -287,9 +242,9 @@ class WhopApi(ProviderApi):
             ]
             page = matching[:first]
             for audience in page:
-                self._advance(audience)
+                audience.advance(self.ctx.polls_per_step, int(self.ctx.now()), self._platform_id)
             data = [a.to_json() for a in page]
-        end = _encode_cursor(page[-1].seq) if page else None
+        end = encode_cursor(page[-1].seq) if page else None
         req.summary.update(audiences=len(data))
         return Response(
             200,
@@ -321,41 +276,14 @@ class WhopApi(ProviderApi):
             self.remove(audience_id)
         return Response(200, {"success": True})
 
+    def _platform_id(self) -> str:
+        return f"fb_{self.ctx.randint(10**14, 10**15 - 1)}"
+
     def _get(self, audience_id: str) -> WhopAudience:
         audience = self.store.get(audience_id)
         if audience is None:
             raise ApiError(404, f"Audience {audience_id} not found")
         return audience
-
-    def _advance(self, audience: WhopAudience) -> None:
-        job = audience.job
-        if job is None:
-            return
-        audience.polls += 1
-        if audience.polls < self.ctx.polls_per_step:
-            return
-        audience.polls = 0
-        base = audience.total_rows - job.rows
-        audience.updated_at = int(self.ctx.now())
-        if audience.status == "pending":
-            audience.status, audience.processed_rows = "processing", base + job.rows // 2
-        elif audience.status == "processing":
-            audience.status, audience.processed_rows = "syncing", audience.total_rows
-        else:
-            self._finish(audience, job)
-
-    def _finish(self, audience: WhopAudience, job: Job) -> None:
-        audience.job, audience.status, audience.error_message = None, job.outcome, job.error_message
-        audience.processed_rows = audience.total_rows
-        if job.outcome == "failed":
-            return
-        lost = max(1, job.matched // 10) if job.outcome == "partial" and job.matched else 0
-        if job.outcome == "partial":
-            audience.error_message = job.error_message or f"{lost} rows could not be matched"
-        audience.matched_rows += job.matched - lost
-        audience.files.append(job.path)
-        if not audience.platform_audience_ids:
-            audience.platform_audience_ids = [f"fb_{self.ctx.randint(10**14, 10**15 - 1)}"]
 
     # -- inspection and test hooks -------------------------------------------------------------
 
@@ -392,51 +320,3 @@ class WhopApi(ProviderApi):
     def remove(self, audience_id: str) -> None:
         with self.lock:
             self.store.pop(audience_id)
-
-
-def parse_version(value: str) -> tuple[int, int, int, int] | None:
-    """An Api-Version-Date ("2026-08-21" or "2026-08-21-1") as a comparable tuple; None if malformed."""
-    match = VERSION_RE.match(value.strip())
-    if match is None:
-        return None
-    year, month, day, rev = match.groups()
-    return int(year), int(month), int(day), int(rev or 0)
-
-
-def _check_mapping(mapping: Any) -> dict[str, str]:
-    if not isinstance(mapping, dict) or not mapping:
-        raise ApiError(400, "Missing required parameter: column_mapping")
-    unknown = sorted(k for k in mapping if k not in IDENTITY_FIELDS)
-    if unknown:
-        raise ApiError(400, f"column_mapping has unknown fields: {', '.join(map(str, unknown))}")
-    if not all(isinstance(v, str) and v for v in mapping.values()):
-        raise ApiError(400, "column_mapping values must be column headers")
-    if "email" not in mapping and "phone" not in mapping:
-        raise ApiError(400, "column_mapping must map at least email or phone")
-    return {str(k): str(v) for k, v in mapping.items()}
-
-
-def _int_arg(value: str | None, default: int, name: str) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer") from None
-
-
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"aud:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(value: str | None) -> int:
-    if not value:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-        prefix, _, seq = text.partition(":")
-        if prefix != "aud":
-            raise ValueError(text)
-        return int(seq)
-    except ValueError:
-        raise ApiError(400, "after is not a valid cursor") from None

@@ -43,7 +43,10 @@ digit_text = st.text(alphabet="0123456789", min_size=0, max_size=16)
 @st.composite
 def phone_like(draw: st.DrawFn) -> str:
     """Digits in the shapes people type: optional '+', IDD or trunk prefixes, separators."""
-    prefix = draw(st.sampled_from(["", "+", "00", "011", "0", "1", "+1", "+44", "+39 0", "+0"]))
+    prefix = draw(st.sampled_from([
+        "", "+", "00", "011", "0", "1", "+1", "+44", "+39 0", "+0", "+7", "+49", "+352", "+1 268",
+        "+44 1534", "+44 7700 900", "+1 415 555", "+61 4", "+262", "+800", "+979", "0044", "+54 9",
+    ]))
     digits = draw(digit_text)
     out = []
     for ch in prefix + digits:
@@ -53,7 +56,7 @@ def phone_like(draw: st.DrawFn) -> str:
     return "".join(out)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(phone_like(), REGION)
 def test_fast_path_agrees_with_phonenumbers(raw: str, region: str | None) -> None:
     assert normalise_phone(raw, region) == reference(raw.strip(), region)
@@ -108,3 +111,4 @@ def test_region_for() -> None:
     assert region_for("United Kingdom", "US") == "US"
     assert region_for("XX", "US") == "US"
     assert region_for(None, None) is None
+    assert region_for("", "gb") == "GB"

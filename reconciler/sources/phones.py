@@ -48,7 +48,7 @@ def region_for(country: str | None, default: str | None) -> str | None:
         code = country.strip().upper()
         if len(code) == 2 and code in SUPPORTED_REGIONS:
             return code
-    return default
+    return default.upper() if default else None
 
 
 def normalise_phone(raw: str, region: str | None) -> str | None:
@@ -88,8 +88,7 @@ def _fast(number: str, region: str | None) -> object:
     if not plus and not _pnu._is_valid_region_code(region):
         return None  # parse raises INVALID_COUNTRY_CODE: no usable default region
     metadata = None if region is None else PhoneMetadata.metadata_for_region(region.upper(), None)
-    numobj = phonenumbers.PhoneNumber()
-    extracted = _extract_country_code(number, plus, metadata, numobj)
+    extracted = _extract_country_code(number, plus, metadata)
     if extracted is None:
         return _FALLBACK  # parse raises, then retries after the '+': the library decides
     country_code, national = extracted
@@ -100,53 +99,52 @@ def _fast(number: str, region: str | None) -> object:
     else:
         national += number  # _normalize of ASCII digits is the identity
         if region is not None and metadata is not None:
-            numobj.country_code = metadata.country_code
-    if len(national) < _pnu._MIN_LENGTH_FOR_NSN:
+            country_code = metadata.country_code or 0
+    if len(national) < _MIN_NSN:
         return None
-    if metadata is not None:
+    # _maybe_strip_national_prefix_carrier_code leaves the number as is unless the prefix matches
+    prefix = metadata.national_prefix_for_parsing if metadata is not None else None
+    if prefix and _prefix_pattern(prefix).match(national):
         _, potential, _ = _pnu._maybe_strip_national_prefix_carrier_code(national, metadata)
         if _pnu._test_number_length(potential, metadata) not in _TOO_SHORT_RESULTS:
             national = potential
-    if len(national) < _pnu._MIN_LENGTH_FOR_NSN or len(national) > _pnu._MAX_LENGTH_FOR_NSN:
+    if len(national) < _MIN_NSN or len(national) > _MAX_NSN:
         return None
-    _pnu._set_italian_leading_zeros_for_phone_number(national, numobj)
-    numobj.national_number = int(national)
-    nsn = _pnu.national_significant_number(numobj)
-    if not _is_valid(numobj, nsn):
+    # With 2+ digits, leading zeros kept as "italian" zeros make the national significant number
+    # equal to `national` itself, so no PhoneNumber object is needed.
+    if not _is_valid(country_code, national):
         return None
-    return f"+{numobj.country_code}{nsn}"
+    return f"+{country_code}{national}"
 
 
-def _idd_pattern(prefix: str) -> re.Pattern[str]:
-    pattern = _IDD_PATTERNS.get(prefix)
+_MIN_NSN: int = _pnu._MIN_LENGTH_FOR_NSN
+_MAX_NSN: int = _pnu._MAX_LENGTH_FOR_NSN
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    pattern = _PATTERNS.get(prefix)
     if pattern is None:
-        pattern = _IDD_PATTERNS[prefix] = re.compile(prefix)
+        pattern = _PATTERNS[prefix] = re.compile(prefix)
     return pattern
 
 
-_IDD_PATTERNS: dict[str, re.Pattern[str]] = {}
-
-
-def _extract_country_code(
-    number: str, plus: bool, metadata: Any, numobj: phonenumbers.PhoneNumber
-) -> tuple[int, str] | None:
-    """`_maybe_extract_country_code` for ASCII digits (normalising them is the identity).
-
-    None where the library would raise."""
+def _extract_country_code(number: str, plus: bool, metadata: Any) -> tuple[int, str] | None:
+    """`_maybe_extract_country_code` for ASCII digits (normalising them is the identity):
+    (calling code or 0, national number or ''). None where the library would raise."""
     if plus:
         full, international = number[1:], True
     else:
         idd = "NonMatch"
         if metadata is not None and metadata.international_prefix is not None:
             idd = metadata.international_prefix
-        international, full = _pnu._parse_prefix_as_idd(_idd_pattern(idd), number)
+        international, full = _pnu._parse_prefix_as_idd(_prefix_pattern(idd), number)
     if international:
-        if len(full) <= _pnu._MIN_LENGTH_FOR_NSN:
+        if len(full) <= _MIN_NSN:
             return None
         code, rest = _pnu._extract_country_code(full)
         if code == 0:
             return None
-        numobj.country_code = code
         return code, rest
     if metadata is not None:
         default_code = metadata.country_code
@@ -158,33 +156,45 @@ def _extract_country_code(
                 not _pnu._match_national_number(full, general, False)
                 and _pnu._match_national_number(potential, general, False)
             ) or _pnu._test_number_length(full, metadata) == _pnu.ValidationResult.TOO_LONG:
-                numobj.country_code = default_code
                 return default_code, potential
-    numobj.country_code = 0
     return 0, ""
 
 
-def _is_valid(numobj: phonenumbers.PhoneNumber, nsn: str) -> bool:
-    """`phonenumbers.is_valid_number`, matching each region's number types once, not twice."""
-    regions = _REGIONS.get(numobj.country_code or 0)
-    if not regions:
-        return False
-    if len(regions) == 1:
+# calling code -> [(metadata, leading-digits pattern or None)], built on first use
+_CALLING_CODES: dict[int, list[tuple[Any, re.Pattern[str] | None]]] = {}
+
+
+def _regions_of(country_code: int) -> list[tuple[Any, re.Pattern[str] | None]]:
+    found = _CALLING_CODES.get(country_code)
+    if found is not None:
+        return found
+    regions = _REGIONS.get(country_code) or []
+    found = []
+    if len(regions) == 1:  # is_valid_number_for_region(number, regions[0])
         region = regions[0]
-        code = numobj.country_code or 0
-        metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
-        if metadata is None:
-            return False
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
         non_geo = region == _pnu.REGION_CODE_FOR_NON_GEO_ENTITY
-        if not non_geo and code != _pnu.country_code_for_valid_region(region):
-            return False
-        return _has_type(nsn, metadata)
-    for region in regions:
-        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
-        if metadata is None:
-            continue
-        if metadata.leading_digits is not None:
-            if re.compile(metadata.leading_digits).match(nsn):
+        if metadata is not None and (non_geo or _pnu.country_code_for_valid_region(region) == country_code):
+            found.append((metadata, None))
+    else:  # _region_code_for_number_from_list, in order
+        for region in regions:
+            metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+            if metadata is not None:
+                leading = metadata.leading_digits
+                found.append((metadata, None if leading is None else re.compile(leading)))
+    _CALLING_CODES[country_code] = found
+    return found
+
+
+def _is_valid(country_code: int, nsn: str) -> bool:
+    """`phonenumbers.is_valid_number` of the number (country_code, nsn), matching each region's
+    number types once, not twice."""
+    regions = _regions_of(country_code)
+    if len(regions) == 1 and regions[0][1] is None:
+        return _has_type(nsn, regions[0][0])
+    for metadata, leading in regions:
+        if leading is not None:
+            if leading.match(nsn):
                 return _has_type(nsn, metadata)
         elif _has_type(nsn, metadata):
             return True

@@ -1,14 +1,15 @@
 """Run per-row work over chunks of rows: inline for small sources, else on a process pool.
 
-The reading process stays the only reader; workers get chunks of mapped cells, return compact
-results, and results come back in source order. At most a few chunks are in flight, so memory
-stays bounded whatever the file size.
+The reading process stays the only reader; workers get blocks of parsed records, pick and
+normalise the mapped cells, return compact results, and results come back in source order. At
+most a few blocks are in flight, so memory stays bounded whatever the file size.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -24,8 +25,9 @@ _state: dict[str, Any] = {}
 
 
 def default_workers() -> int:
-    """Worker processes to use by default: one per CPU, at most 4."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Worker processes to use by default: one per usable CPU, at most 4."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, usable or 1))
 
 
 def start_method() -> str:
@@ -37,6 +39,7 @@ def start_method() -> str:
 
 
 def _init(context: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the reading process's to handle
     _state["context"] = context
 
 

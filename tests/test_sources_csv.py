@@ -149,3 +149,19 @@ def test_fuzz_arbitrary_bytes_only_raise_source_error(
     else:
         assert scan.rows_read == scan.valid + scan.invalid_count
         assert scan.member_count + scan.duplicates == scan.valid
+
+
+def test_row_numbers_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.sources import parallel
+
+    monkeypatch.setattr(parallel, "CHUNK_ROWS", 7)
+    lines = ["Phone"] + [f"+1415555{i:04d}" for i in range(40)]
+    lines[30] = "bad"
+    path = tmp_path / "blocks.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    scan = scan_source(make_spec(path), KEY, workers=1)
+    assert [(i.row, i.reason) for i in scan.issues] == [(31, "invalid_phone")]
+    path.write_bytes(path.read_bytes().replace(b"bad", b"b\xffd"))
+    with pytest.raises(SourceError) as err:
+        scan_source(make_spec(path), KEY, workers=1)
+    assert "blocks.csv:31" in str(err.value)

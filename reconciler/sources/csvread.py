@@ -7,6 +7,7 @@ import csv
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import TextIO
 
 from reconciler.errors import Problem, SourceError
@@ -114,18 +115,16 @@ def csv_records(
 
         def blocks() -> Iterator[tuple[int, list[list[str]]]]:
             first = 2
-            block: list[list[str]] = []
-            try:
-                for cells in reader:
-                    block.append(cells)
-                    if len(block) == block_size:
-                        yield first, block
-                        first += block_size
-                        block = []
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise fail(exc, first + len(block)) from None
-            if block:
+            while True:
+                block: list[list[str]] = []
+                try:
+                    block.extend(islice(reader, block_size))  # keeps what was read before an error
+                except (UnicodeDecodeError, csv.Error) as exc:
+                    raise fail(exc, first + len(block)) from None
+                if not block:
+                    return
                 yield first, block
+                first += len(block)
 
         yield [cell.strip() for cell in header], blocks()
 

@@ -85,6 +85,7 @@ def test_not_utf8_names_file_and_row(tmp_path: Path) -> None:
         scan_source(make_spec(path), KEY)
     text = str(err.value)
     assert "bad.csv:3" in text and "utf-8" in text and "encoding" in text
+    assert "Zo" not in text and "+1415" not in text  # no cell content in the message
 
 
 def test_unknown_encoding(tmp_path: Path) -> None:

@@ -93,7 +93,10 @@ def _file_sha256(spec: AudienceSpec) -> str:
 
 
 def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -> SourceScan:
-    """Read `spec.source` once (streaming; phone parsing spread over `workers` processes)."""
+    """Read `spec.source` once, streaming: row counts, masked issues, duplicates, `MemberSet`.
+
+    Sources over `parallel.INLINE_ROWS` rows are normalised on `workers` processes (default: one
+    per CPU); smaller ones inline. SourceError when the source cannot be read at all."""
     scan = SourceScan(audience=spec.key, source=spec.source.display, sha256=_file_sha256(spec))
     id_parts: list[np.ndarray] = []
     attr_parts: list[np.ndarray] = []

@@ -106,6 +106,13 @@ def test_empty_or_headerless(tmp_path: Path, content: bytes, message: str) -> No
     assert "e.csv:1" in str(err.value)
 
 
+def test_legacy_spreadsheet_formats(tmp_path: Path) -> None:
+    path = tmp_path / "old.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0 binary")
+    with pytest.raises(SourceError, match=r"save it as \.xlsx or CSV"):
+        read_headers(make_spec(path).source)
+
+
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="file not found") as err:
         scan_source(make_spec(tmp_path / "nope.csv"), KEY)

@@ -197,3 +197,25 @@ def test_pool_is_thread_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     thread.start()
     thread.join(60)
     assert found == [60] and methods[0] != "fork"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (" Ann.Lee+tag@Example.COM ", "ann.lee+tag@example.com"),
+        ("jörg@bücher.de", "jörg@bücher.de"),
+        ("x@xn--bcher-kva.de", "x@xn--bcher-kva.de"),
+        ("o'brien@example.co.uk", "o'brien@example.co.uk"),
+        ("no-at-sign.example.com", None),
+        ("two@@example.com", None),
+        ("dot.@example.com", None),
+        ("a@example", None),
+        ("a@-example.com", None),
+        ("a b@example.com", None),
+        ("a@example.c0m", None),
+    ],
+)
+def test_email_normalisation(raw: str, expected: str | None) -> None:
+    from reconciler.sources.normalise import normalise_email
+
+    assert normalise_email(raw) == expected

@@ -49,6 +49,8 @@ def _check_encoding(source: SourceSpec) -> None:
 
 @contextmanager
 def _open_text(source: SourceSpec) -> Iterator[TextIO]:
+    if source.path.suffix.lower() in (".xls", ".ods", ".numbers"):
+        raise source_error(source, "this spreadsheet format is not supported: save it as .xlsx or CSV")
     _check_encoding(source)
     try:
         handle = open(source.path, encoding=source.encoding, newline="")  # noqa: SIM115

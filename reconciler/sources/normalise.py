@@ -21,9 +21,11 @@ FIELDS: tuple[str, ...] = ("phone", "email", "first_name", "last_name", "country
 RawRow = tuple[int, tuple[str | None, ...], bool]
 Values = tuple[str | None, str | None, str | None, str | None, str | None, str | None]
 
+# dot-atom local part, dotted domain labels, alphabetic (or punycode) top-level domain; letters may
+# be non-ASCII (internationalised addresses)
 _EMAIL = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+    r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
 )
 _ATTR_DOMAIN = b"attributes\x00"
 

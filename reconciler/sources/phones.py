@@ -85,17 +85,15 @@ def _fast(number: str, region: str | None) -> object:
     plus = number.startswith("+")
     if len(number) - plus < 4:
         return _FALLBACK  # viability rules for very short input: let the library decide
-    if not plus and not _pnu._is_valid_region_code(region):
+    valid_region, metadata = _region_info(region)
+    if not plus and not valid_region:
         return None  # parse raises INVALID_COUNTRY_CODE: no usable default region
-    metadata = None if region is None else PhoneMetadata.metadata_for_region(region.upper(), None)
     extracted = _extract_country_code(number, plus, metadata)
     if extracted is None:
         return _FALLBACK  # parse raises, then retries after the '+': the library decides
     country_code, national = extracted
     if country_code != 0:
-        number_region = _pnu.region_code_for_country_code(country_code)
-        if number_region != region:
-            metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, number_region)
+        metadata = _code_metadata(country_code, region, metadata)
     else:
         national += number  # _normalize of ASCII digits is the identity
         if region is not None and metadata is not None:
@@ -115,6 +113,32 @@ def _fast(number: str, region: str | None) -> object:
     if not _is_valid(country_code, national):
         return None
     return f"+{country_code}{national}"
+
+
+_REGION_INFO: dict[str | None, tuple[bool, Any]] = {}
+_CODE_METADATA: dict[tuple[int, str | None], Any] = {}
+
+
+def _region_info(region: str | None) -> tuple[bool, Any]:
+    """(is a valid region code, its metadata) as `parse` computes them; cached (metadata, once
+    loaded, never changes)."""
+    info = _REGION_INFO.get(region)
+    if info is None:
+        metadata = None if region is None else PhoneMetadata.metadata_for_region(region.upper(), None)
+        info = _REGION_INFO[region] = (bool(_pnu._is_valid_region_code(region)), metadata)
+    return info
+
+
+def _code_metadata(country_code: int, region: str | None, region_metadata: Any) -> Any:
+    """The metadata `parse` switches to once it found `country_code`; cached."""
+    key = (country_code, region)
+    if key not in _CODE_METADATA:
+        number_region = _pnu.region_code_for_country_code(country_code)
+        metadata = region_metadata
+        if number_region != region:
+            metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, number_region)
+        _CODE_METADATA[key] = metadata
+    return _CODE_METADATA[key]
 
 
 _MIN_NSN: int = _pnu._MIN_LENGTH_FOR_NSN

@@ -94,8 +94,8 @@ def generate(rows: int, out: Path, seed: int = 20261123) -> None:
             elif roll < 0.031:  # UK drama ranges
                 pick = uk.draw()
                 area, local = UK_DRAMA[pick // 1000]
-                line = f"{local}{pick % 1000:03d}"
-                phone = f"0{area} {line}" if rng.random() < 0.5 else f"+44 {area} {line}"
+                local_number = f"{local}{pick % 1000:03d}"
+                phone = f"0{area} {local_number}" if rng.random() < 0.5 else f"+44 {area} {local_number}"
                 country = "GB"
             else:
                 pick = us.draw()

@@ -60,8 +60,8 @@ audiences:
 """
 
 
-def run(argv: list[str], cwd: Path | None = None) -> tuple[float, float, int, str]:
-    """(wall seconds, peak RSS MB of the child and its children, exit code, stdout)."""
+def run(argv: list[str], cwd: Path | None = None) -> tuple[float, float, int, str, float]:
+    """(wall seconds, peak RSS MB of the child and its children, exit code, stdout, CPU seconds)."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
@@ -73,7 +73,7 @@ def run(argv: list[str], cwd: Path | None = None) -> tuple[float, float, int, st
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         sys.stderr.write(err)
-    return wall, usage.ru_maxrss / 1024, proc.returncode, out
+    return wall, usage.ru_maxrss / 1024, proc.returncode, out, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -86,18 +86,21 @@ def main() -> int:
         subprocess.run([sys.executable, str(REPO / "bench" / "gen_data.py"), "--rows", str(args.rows),
                         "--out", str(args.file)], check=True)
     size = args.file.stat().st_size / 1e6
-    print(f"file: {args.file} ({size:.1f} MB), cpus: {os.cpu_count()}, python {sys.version.split()[0]}")
+    print(f"file: {args.file} ({size:.1f} MB), cpus: {os.cpu_count()}, python {sys.version.split()[0]}, "
+          f"load average before: {os.getloadavg()[0]:.2f}")
 
-    wall, rss, _, out = run([sys.executable, "-c", BARE, str(args.file)])
+    wall, rss, _, out, _ = run([sys.executable, "-c", BARE, str(args.file)])
     bare = json.loads(out)
     print(f"bare csv.reader pass : {bare['seconds']:7.2f} s in-process, {wall:6.2f} s wall, "
           f"peak RSS {rss:6.1f} MB, {bare['rows']:,} rows")
 
-    wall, rss, _, out = run([sys.executable, "-c", SCAN, str(args.file), args.workers])
+    wall, rss, _, out, cpu = run([sys.executable, "-c", SCAN, str(args.file), args.workers])
     scan = json.loads(out)
     ratio = scan["seconds"] / bare["seconds"]
     print(f"scan_source          : {scan['seconds']:7.2f} s in-process, {wall:6.2f} s wall, "
           f"peak RSS {rss:6.1f} MB  ->  {ratio:.1f}x the bare pass")
+    print(f"  CPU {cpu:.1f} s (reader + workers, {cpu / scan['rows'] * 1e6:.1f} us/row): "
+          f"{cpu / (os.cpu_count() or 1):.1f} s of wall time if the CPUs were all ours")
     print(f"  rows {scan['rows']:,}, valid {scan['valid']:,}, invalid {scan['invalid']}, "
           f"duplicates {scan['duplicates']:,} ({scan['conflicting']:,} conflicting), "
           f"members {scan['members']:,}")
@@ -106,10 +109,12 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "audiences.yaml"
             config.write_text(CONFIG.format(source=json.dumps(str(args.file.resolve()))), encoding="utf-8")
-            wall, rss, code, _ = run([sys.executable, "-m", "reconciler", "validate", "-c", str(config)],
-                                     cwd=Path(tmp))
+            wall, rss, code, _, cpu = run(
+                [sys.executable, "-m", "reconciler", "validate", "-c", str(config)], cwd=Path(tmp)
+            )
             print(f"reconciler validate  : {wall:7.2f} s wall (interpreter start-up included), "
-                  f"peak RSS {rss:6.1f} MB, exit {code}  ->  {wall / bare['seconds']:.1f}x the bare pass")
+                  f"peak RSS {rss:6.1f} MB, exit {code}  ->  {wall / bare['seconds']:.1f}x the bare pass, "
+                  f"CPU {cpu:.1f} s")
     else:
         print("reconciler validate  : not available yet (reconciler/commands/validate.py)")
     print(f"reproduce: python3 bench/gen_data.py --rows {scan['rows']:,} --out {args.file}".replace(",", "")

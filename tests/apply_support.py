@@ -116,6 +116,7 @@ def fast_sleep(seconds: float) -> None:
 def fast_providers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the executor build provider clients that wait at most 20 ms between polls/retries."""
     monkeypatch.setattr("reconciler.executor.pool.make_provider", partial(make_provider, sleep=fast_sleep))
+    monkeypatch.setattr("reconciler.executor.settle.sleep", fast_sleep)
 
 
 @contextmanager

@@ -14,14 +14,19 @@ every apply, before anything is planned or carried out.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from reconciler.errors import NotFoundError, ReconcilerError
 from reconciler.executor.journal import IntentSpec, Journal, utc_now
 from reconciler.executor.pool import ProviderPool
+from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.sources.members import SourceScan
 from reconciler.state import AudienceState, Intent
+
+# How settling waits between reads (replaceable in tests).
+sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass
@@ -72,7 +77,7 @@ def _settle_one(
         _settle_delete(journal, pool, intent, result)
         return []
     provider = pool.get(intent.provider)
-    if intent.provider_id and provider.read(intent.provider_id) is None:
+    if intent.provider_id and wait_usable(provider, intent.provider_id) is None:
         result.lines.append(
             f"{intent.key}: interrupted {intent.operation}: audience {intent.provider_id} no longer exists "
             f"at {intent.provider}"
@@ -83,6 +88,20 @@ def _settle_one(
         )
     journal.drop(intent)
     return []
+
+
+def wait_usable(provider: Provider, audience_id: str, *, attempts: int = 8) -> RemoteAudience | None:
+    """Read an audience until it is usable again (an interrupted Whop append leaves it syncing, and
+    the redo would be refused meanwhile): back-off 0.25 s doubling to 8 s. None when it is gone."""
+    delay = 0.25
+    remote = provider.read(audience_id)
+    for _ in range(attempts - 1):
+        if remote is None or remote.usable or remote.status == "failed":
+            break
+        sleep(delay)
+        delay = min(delay * 2, 8.0)
+        remote = provider.read(audience_id)
+    return remote
 
 
 def _settle_create(

@@ -8,7 +8,6 @@ a short description of what it did and appends warnings to `step.warnings`; it r
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -337,10 +336,6 @@ def do_append(step: Step) -> str:
             step, (m for ident, _, m in _fingerprinted(iter_members(spec), step.key) if ident in new_ids)
         )
         count = upload.rows
-        # Deterministic: a retry of the same append to the same audience from the same state is one append.
-        idem = hashlib.sha256(
-            f"append:{entry.provider_id}:{entry.member_digest}:{upload.sha256}".encode()
-        ).hexdigest()
         try:
             intent = step.journal.begin(
                 IntentSpec(
@@ -356,7 +351,7 @@ def do_append(step: Step) -> str:
                 step,
                 intent,
                 lambda: step.provider.append_members(
-                    entry.provider_id, spec, upload, idempotency_key=idem, progress=step.progress
+                    entry.provider_id, spec, upload, idempotency_key=intent.id, progress=step.progress
                 ),
             )
         finally:

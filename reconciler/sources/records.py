@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import islice
+from operator import itemgetter
 
 from reconciler.errors import Problem, SourceError
 from reconciler.model import AudienceSpec, SourceSpec
@@ -74,14 +75,12 @@ def block_rows(block: Block, indexes: Indexes) -> Iterator[RawRow]:
     """The non-blank records of a block as (row number, mapped cells in FIELDS order, numeric)."""
     first, records, numeric = block
     needed = max((i for i in indexes if i is not None), default=-1) + 1
-    mapped = [(slot, i) for slot, i in enumerate(indexes) if i is not None]
-    template: list[str | None] = [None] * len(FIELDS)
+    # each record gets a trailing None, which the unmapped fields pick (index -1)
+    pick = itemgetter(*(-1 if i is None else i for i in indexes))
     for offset, cells in enumerate(records):
         if not any(cells):  # blank line, or only delimiters (",,,," from spreadsheets)
             continue
-        if len(cells) < needed:
-            cells = cells + [""] * (needed - len(cells))
-        out = template.copy()
-        for slot, i in mapped:
-            out[slot] = cells[i]
-        yield first + offset, tuple(out), bool(numeric and numeric[offset])
+        missing = needed - len(cells)
+        padded: list[str | None] = [*cells, *[""] * missing] if missing > 0 else list(cells)
+        padded.append(None)
+        yield first + offset, pick(padded), bool(numeric and numeric[offset])

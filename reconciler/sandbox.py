@@ -38,12 +38,27 @@ class Sandbox:
     state_dir: Path
 
     def describe(self) -> str:
-        """What the sandbox did, for the user (no tokens)."""
+        """What the sandbox set up, for the user (no tokens)."""
         return (
             f"Sandbox: provider emulator on {self.url} (fresh and empty; no credentials used, "
             f"nothing sent to real providers).\n"
-            f"Sandbox: state in {self.state_dir} (wiped at the start of every sandbox run)."
+            f"Sandbox: state in {_display(self.state_dir)} (wiped at the start of every sandbox run)."
         )
+
+    def farewell(self) -> str:
+        """What the sandbox leaves behind."""
+        return (
+            f"Sandbox: the emulator has stopped and its audiences are gone; the sandbox state stays in "
+            f"{_display(self.state_dir)} for inspection. The real state was not touched."
+        )
+
+
+def _display(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def sandbox_state_dir(state_dir: Path) -> Path:

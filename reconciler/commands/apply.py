@@ -127,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
 
         with sandbox(state_dir(args)) as box:
             sys.stderr.write(box.describe() + "\n")
-            return _apply(args, box.state_dir)
+            try:
+                return _apply(args, box.state_dir)
+            finally:
+                sys.stderr.write(box.farewell() + "\n")
     return _apply(args, state_dir(args))
 
 
@@ -219,10 +222,11 @@ def _confirm(auto_approve: bool) -> None:
 
 def _print_report(report: ApplyReport) -> None:
     out = console.stdout()
+    pad = max(len(s.value) for s in Status)
     marks = {
-        Status.SUCCEEDED: "[green]ok[/]",
-        Status.FAILED: "[red]FAILED[/]",
-        Status.NOT_ATTEMPTED: "[yellow]not attempted[/]",
+        Status.SUCCEEDED: f"[green]{'ok':<{pad}}[/]",
+        Status.FAILED: f"[red]{'FAILED':<{pad}}[/]",
+        Status.NOT_ATTEMPTED: f"[yellow]{'not attempted':<{pad}}[/]",
     }
     out.print()
     width = max((len(o.key) for o in report.outcomes), default=0)

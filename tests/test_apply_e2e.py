@@ -146,3 +146,41 @@ def test_removed_from_declaration(applied: Project, emulator: Emulator) -> None:
     assert [a["id"] for a in emulator.audiences("commbox")] == [before["vip"]]  # forgotten, loudly
     assert "no longer managed" in result.out
     assert applied.state_doc()["audiences"] == {}
+
+
+def test_whop_partial_is_a_warning_with_the_providers_message(tmp_path: Path, emulator: Emulator) -> None:
+    project = make_project(tmp_path)
+    emulator.set_next_whop_outcome("partial", "2 rows could not be matched")
+    result = cli("apply", "--auto-approve", *project.args())
+    assert result.code == 0, result.out + result.err
+    assert "partial" in result.out and "2 rows could not be matched" in result.out
+    assert "buyers" in project.state_doc()["audiences"]
+
+
+def test_whop_failed_is_an_error_and_leaves_nothing_behind(tmp_path: Path, emulator: Emulator) -> None:
+    project = make_project(tmp_path)
+    emulator.set_next_whop_outcome("failed", "the file could not be processed")
+    result = cli("apply", "--auto-approve", *project.args())
+    assert result.code == 1
+    assert "the file could not be processed" in result.out
+    assert "2 succeeded, 1 failed" in result.out
+    state = project.state_doc()
+    assert "buyers" not in state["audiences"] and state["intents"] == []
+    assert emulator.audiences("whop") == []  # the failed audience was removed, not orphaned
+    retry = cli("apply", "--auto-approve", *project.args())
+    assert retry.code == 0 and names_at(emulator, "whop") == ["Whop buyers"]
+
+
+def test_smallest_delete_refused_while_a_campaign_uses_it(applied: Project, emulator: Emulator) -> None:
+    callers = ids(applied)["callers"]
+    emulator.set_smallest_has_campaigns(callers)
+    del applied.audiences["callers"]
+    applied.write()
+    result = cli("apply", "--auto-approve", *applied.args())
+    assert result.code == 1
+    assert "FAILED" in result.out and "callers" in result.out
+    assert applied.state_doc()["audiences"]["callers"]["provider_id"] == callers  # still managed
+    assert applied.state_doc()["intents"] == []
+    emulator.set_smallest_has_campaigns(callers, False)
+    assert cli("apply", "--auto-approve", *applied.args()).code == 0
+    assert emulator.audiences("smallest") == []

@@ -88,6 +88,9 @@ def test_member_changes_use_each_providers_strategy(applied: Project, emulator: 
         ("whop", "POST", whop_add): 1,
     }
     assert ids(applied) == before
+    # Only the difference travels: 1 member removed and 2 added, the 4 unchanged ones stay put.
+    summaries = {r.method: r.summary for r in emulator.request_log if r.path == smallest_members}
+    assert summaries["DELETE"]["members"] == 1 and summaries["POST"]["members"] == 2
     members = emulator.members("smallest", before["callers"])
     assert len(members) == 6
     assert_no_changes(applied)

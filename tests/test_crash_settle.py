@@ -13,7 +13,7 @@ from reconciler.emulator import Emulator, LoggedRequest
 from reconciler.engine import load_project
 from reconciler.executor import Journal, ProviderPool, settle_pending
 from reconciler.executor.journal import IntentSpec
-from reconciler.executor.strategies import create_details
+from reconciler.executor.step import create_details
 from reconciler.sources import iter_members, render_upload
 
 

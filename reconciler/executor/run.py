@@ -16,7 +16,8 @@ from reconciler.executor.journal import Journal
 from reconciler.executor.pool import ProviderPool
 from reconciler.executor.report import ApplyReport, Outcome, Status
 from reconciler.executor.settle import settle_pending
-from reconciler.executor.strategies import Step, strategy_for
+from reconciler.executor.step import Step
+from reconciler.executor.strategies import strategy_for
 from reconciler.model import Declaration
 from reconciler.plan import Action, Change, Plan
 from reconciler.sources.members import SourceScan

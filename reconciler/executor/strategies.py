@@ -1,24 +1,30 @@
 """One function per strategy: carry out one planned change through its provider.
 
 Every mutating provider call is bracketed by the journal: an intent is saved before the call and
-the result is committed (audience entry + intent settled, atomically) right after. A step returns
-a short description of what it did and appends warnings to `step.warnings`; it raises a
+the result is committed (audience entry + intent settled, atomically) right after. A strategy
+returns a short description of what it did and appends warnings to `step.warnings`; it raises a
 `ReconcilerError` when the change failed.
 """
 
 from __future__ import annotations
 
-import uuid
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from reconciler.diff import applied_extra, settings_digest
-from reconciler.errors import NotFoundError, ProviderError, ReconcilerError
-from reconciler.executor.journal import IntentSpec, Journal, utc_now
+from reconciler.errors import NotFoundError, ReconcilerError
+from reconciler.executor.journal import IntentSpec
+from reconciler.executor.step import (
+    Step,
+    StepFailed,
+    call_recorded,
+    check_usable,
+    create_remote,
+    definitive,
+    discard,
+    new_entry,
+    render,
+)
+from reconciler.model import MAPPABLE_FIELDS as MEMBER_FIELDS
 from reconciler.model import AudienceSpec
 from reconciler.plan import (
     STRATEGY_ADD_REMOVE,
@@ -33,176 +39,15 @@ from reconciler.plan import (
     Action,
     Change,
 )
-from reconciler.providers.base import Progress, Provider, RemoteAudience
-from reconciler.sources import (
-    Member,
-    SourceScan,
-    UploadFile,
-    fingerprint,
-    iter_members,
-    render_upload,
-)
+from reconciler.providers.base import RemoteAudience
+from reconciler.sources import Member, fingerprint, iter_members, upload_headers
 from reconciler.state import AudienceState, Intent
-
-
-class StepFailed(ReconcilerError):
-    """A change could not be completed (the message says what was done and what was not)."""
-
-
-@dataclass
-class Step:
-    """Everything one change needs; built by the runner, used by one worker thread."""
-
-    change: Change
-    provider: Provider
-    old_provider: Provider  # where the recorded audience lives (differs when the provider changed)
-    journal: Journal
-    key: bytes  # fingerprint key of the state
-    workdir: Path  # where upload files are rendered (deleted after the run)
-    spec: AudienceSpec | None = None  # None for an audience removed from the declaration
-    scan: SourceScan | None = None
-    provider_settings: dict[str, Any] = field(default_factory=dict)
-    progress: Progress | None = None
-    warnings: list[str] = field(default_factory=list)
-    provider_id: str | None = None  # the audience id at the end of the step
-
-    @property
-    def address(self) -> str:
-        return self.change.address
-
-    def require_spec(self) -> tuple[AudienceSpec, SourceScan]:
-        if self.spec is None or self.scan is None:
-            raise StepFailed(f"{self.address}: not in the declaration or its source was not scanned")
-        return self.spec, self.scan
-
-    def entry(self) -> AudienceState:
-        entry = self.journal.entry(self.address)
-        if entry is None:
-            raise StepFailed(f"{self.address}: no audience recorded in state")
-        return entry
-
-
-def definitive(exc: BaseException) -> bool:
-    """True when a failed call certainly changed nothing (a 4xx answer other than 408/409/429)."""
-    if not isinstance(exc, ProviderError) or exc.status is None:
-        return False
-    return 400 <= exc.status < 500 and exc.status not in (408, 409, 429)
-
-
-def new_entry(step: Step, provider_id: str) -> AudienceState:
-    """The state entry after `step` made the audience match its declaration."""
-    spec, scan = step.require_spec()
-    return AudienceState(
-        key=spec.key,
-        provider=spec.provider,
-        provider_id=provider_id,
-        name=spec.name,
-        settings_digest=settings_digest(spec, step.provider_settings),
-        member_digest=scan.members.digest(),
-        member_count=len(scan.members),
-        source_sha256=scan.sha256,
-        applied_at=utc_now(),
-        extra=applied_extra(spec, step.provider_settings),
-    )
-
-
-def render(step: Step, members: Iterable[Member]) -> UploadFile:
-    """Render the provider's upload file for `members` into the run's work directory."""
-    spec, _ = step.require_spec()
-    dest = step.workdir / f"{uuid.uuid4().hex}.csv"
-    return render_upload(spec, members, dest)
-
-
-def _discard(upload: UploadFile) -> None:
-    upload.path.unlink(missing_ok=True)
-
-
-def _check_usable(step: Step, remote: RemoteAudience, what: str) -> None:
-    """Whop `partial` is a warning carrying the provider's message; `failed` is an error."""
-    if remote.status == "partial":
-        step.warnings.append(
-            f"{what}: {step.change.provider} reports partial: {remote.error_message or ''}".rstrip()
-        )
-    elif remote.status == "failed":
-        raise StepFailed(
-            f"{step.address}: {what} failed at {step.change.provider}: "
-            f"{remote.error_message or 'no reason given'}"
-        )
-
-
-def _call(step: Step, intent: Intent, call: Callable[[], Any]) -> Any:
-    """Run a mutating provider call whose intent is saved; drop the intent if it certainly did nothing."""
-    try:
-        return call()
-    except ReconcilerError as exc:
-        if definitive(exc):
-            step.journal.drop(intent)
-        raise
-
-
-def create_details(
-    spec: AudienceSpec,
-    scan: SourceScan,
-    settings: dict[str, Any],
-    *,
-    preexisting: list[str],
-    replaces: AudienceState | None = None,
-) -> dict[str, Any]:
-    """What a create intent records: enough to adopt the audience if the answer is lost (the
-    same-named audiences that existed before, what the entry would hold, what it replaces)."""
-    return {
-        "preexisting": preexisting,
-        "replaces": replaces.provider_id if replaces else None,
-        "replaces_provider": replaces.provider if replaces else None,
-        "settings_digest": settings_digest(spec, settings),
-        "member_digest": scan.members.digest(),
-        "member_count": len(scan.members),
-        "source_sha256": scan.sha256,
-        "extra": applied_extra(spec, settings),
-    }
-
-
-def _create_remote(step: Step, *, replaces: AudienceState | None) -> tuple[Intent, RemoteAudience]:
-    """Upload every member and create the audience, its intent saved first. Never creates twice:
-    the intent lists the same-named audiences that existed before, so settling can tell ours."""
-    spec, scan = step.require_spec()
-    upload = render(step, iter_members(spec))
-    try:
-        preexisting = sorted(a.id for a in step.provider.find_by_name(spec.name))
-        details = create_details(
-            spec, scan, step.provider_settings, preexisting=preexisting, replaces=replaces
-        )
-        intent = step.journal.begin(IntentSpec(spec.key, spec.provider, "create", spec.name, details=details))
-        remote: RemoteAudience = _call(
-            step,
-            intent,
-            lambda: step.provider.create(spec, upload, idempotency_key=intent.id, progress=step.progress),
-        )
-    finally:
-        _discard(upload)
-    if remote.status == "failed":
-        _remove_failed(step, intent, remote)
-    return intent, remote
-
-
-def _remove_failed(step: Step, intent: Intent, remote: RemoteAudience) -> None:
-    """A created audience that failed at the provider: delete it (best effort) and fail the step."""
-    note = ""
-    try:
-        step.provider.delete(remote.id)
-    except ReconcilerError as exc:
-        note = f"; the failed audience {remote.id} could not be deleted ({exc.message}), delete it by hand"
-    step.journal.drop(intent)
-    raise StepFailed(
-        f"{step.address}: creation failed at {step.change.provider}: "
-        f"{remote.error_message or 'no reason given'}{note}"
-    )
 
 
 def do_create(step: Step) -> str:
     """Create the audience from its full source."""
-    intent, remote = _create_remote(step, replaces=None)
-    _check_usable(step, remote, "create")
+    intent, remote = create_remote(step, replaces=None)
+    check_usable(step, remote, "create")
     step.journal.commit(
         intent, step.address, new_entry(step, remote.id), members=step.scan.members if step.scan else None
     )
@@ -215,8 +60,8 @@ def do_create_then_delete(step: Step) -> str:
     entry = step.entry()
     old = entry.provider_id
     can_delete = step.old_provider.capabilities.delete and step.change.strategy != STRATEGY_CREATE_THEN_FORGET
-    intent, remote = _create_remote(step, replaces=entry if can_delete else None)
-    _check_usable(step, remote, "create")
+    intent, remote = create_remote(step, replaces=entry if can_delete else None)
+    check_usable(step, remote, "create")
     spec, scan = step.require_spec()
     step.provider_id = remote.id
     if not can_delete:
@@ -257,13 +102,13 @@ def do_put_replace(step: Step) -> str:
         intent = step.journal.begin(
             IntentSpec(spec.key, spec.provider, "replace_members", entry.name, provider_id=entry.provider_id)
         )
-        _call(
+        call_recorded(
             step,
             intent,
             lambda: step.provider.replace_members(entry.provider_id, upload, progress=step.progress),
         )
     finally:
-        _discard(upload)
+        discard(upload)
     _rename_if_needed(step, entry, commit_intent=intent)
     return f"replaced members of {entry.provider_id} ({len(scan.members):,} members)"
 
@@ -274,22 +119,33 @@ def _fingerprinted(members: Iterable[Member], key: bytes) -> Iterator[tuple[int,
         yield identity, attrs, member
 
 
+def _projector(spec: AudienceSpec) -> Callable[[Member], Member]:
+    """Keep only the fields the provider holds (those in its upload file), so a member read back
+    compares equal to the same member from the source."""
+    held = set(upload_headers(spec))
+    dropped = {f: None for f in MEMBER_FIELDS if f not in held}
+    return lambda member: dataclasses.replace(member, **dropped) if dropped else member
+
+
 def do_add_remove(step: Step) -> str:
     """Sync members in place (Smallest): delete those not desired or changed, add those missing."""
-    spec, scan = step.require_spec()
+    spec, _ = step.require_spec()
     entry = step.entry()
-    desired = scan.members
+    project = _projector(spec)
+    desired: dict[int, tuple[int, Member]] = {}
+    for member in iter_members(spec):
+        identity, attrs = fingerprint(project(member), step.key)
+        desired.setdefault(identity, (attrs, member))
     keep: set[int] = set()
     remove_ids: list[str] = []
     for member_id, member in step.provider.iter_members(entry.provider_id, spec):
-        identity, attrs = fingerprint(member, step.key)
-        pos = int(np.searchsorted(desired.ids, np.uint64(identity)))
-        wanted = pos < len(desired) and int(desired.ids[pos]) == identity and int(desired.attrs[pos]) == attrs
-        if wanted and identity not in keep:
+        identity, attrs = fingerprint(project(member), step.key)
+        wanted = desired.get(identity)
+        if wanted is not None and wanted[0] == attrs and identity not in keep:
             keep.add(identity)
         else:
             remove_ids.append(member_id)
-    to_add = [m for identity, _, m in _fingerprinted(iter_members(spec), step.key) if identity not in keep]
+    to_add = [member for identity, (_, member) in desired.items() if identity not in keep]
     last: Intent | None = None
     if remove_ids:
         intent = step.journal.begin(
@@ -302,7 +158,7 @@ def do_add_remove(step: Step) -> str:
                 details={"count": len(remove_ids)},
             )
         )
-        _call(step, intent, lambda: step.provider.remove_members(entry.provider_id, remove_ids))
+        call_recorded(step, intent, lambda: step.provider.remove_members(entry.provider_id, remove_ids))
         last = intent
     if to_add:
         if last is not None:
@@ -317,7 +173,7 @@ def do_add_remove(step: Step) -> str:
                 details={"count": len(to_add)},
             )
         )
-        _call(step, intent, lambda: step.provider.add_members(entry.provider_id, spec, to_add))
+        call_recorded(step, intent, lambda: step.provider.add_members(entry.provider_id, spec, to_add))
         last = intent
     _rename_if_needed(step, entry, commit_intent=last)
     return f"removed {len(remove_ids):,} and added {len(to_add):,} members of {entry.provider_id}"
@@ -347,7 +203,7 @@ def do_append(step: Step) -> str:
                     details={"count": count},
                 )
             )
-            remote: RemoteAudience = _call(
+            remote: RemoteAudience = call_recorded(
                 step,
                 intent,
                 lambda: step.provider.append_members(
@@ -355,8 +211,8 @@ def do_append(step: Step) -> str:
                 ),
             )
         finally:
-            _discard(upload)
-        _check_usable(step, remote, "append")
+            discard(upload)
+        check_usable(step, remote, "append")
         last = intent
     _rename_if_needed(step, entry, commit_intent=last)
     return f"appended {count:,} members to {entry.provider_id}"
@@ -391,7 +247,7 @@ def _rename_if_needed(step: Step, entry: AudienceState, *, commit_intent: Intent
                 )
             )
             intent = commit_intent
-            _call(step, intent, lambda: step.provider.rename(entry.provider_id, spec.name))
+            call_recorded(step, intent, lambda: step.provider.rename(entry.provider_id, spec.name))
     result = new_entry(step, entry.provider_id)
     if entry.name != spec.name and not step.provider.capabilities.rename:
         result.name = entry.name
@@ -406,7 +262,7 @@ def do_delete(step: Step) -> str:
         IntentSpec(step.address, entry.provider, "delete", entry.name, provider_id=entry.provider_id)
     )
     try:
-        _call(step, intent, lambda: step.provider.delete(entry.provider_id))
+        call_recorded(step, intent, lambda: step.provider.delete(entry.provider_id))
     except NotFoundError:
         step.warnings.append(f"audience {entry.provider_id} was already gone")
     step.journal.commit(intent, step.address, None)

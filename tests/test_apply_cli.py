@@ -146,3 +146,20 @@ def test_no_token_or_member_data_in_anything_written(
     for value in secrets + raw:
         assert value not in blob
     assert any(r.code == 0 for r in outputs[1:])
+
+
+def test_rejected_token_stops_that_provider(
+    project: Project, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        project.audiences[f"callers-{n}"] = {**project.audiences["callers"], "name": f"Callers {n}"}
+    project.write()
+    monkeypatch.setenv("SMALLEST_API_KEY", "wrong-token")
+    result = cli("apply", "--auto-approve", "--parallelism", "1", *project.args())
+    assert result.code == 1
+    assert "1 failed, 3 not attempted" in result.out
+    assert "rejected the credentials" in result.out
+    assert "wrong-token" not in result.out + result.err
+    smallest = [r for r in emulator.request_log if r.provider == "smallest"]
+    assert smallest and all(r.status == 401 for r in smallest)
+    assert len(smallest) <= 2  # no hammering with a bad token

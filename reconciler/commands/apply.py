@@ -153,7 +153,10 @@ def _apply(args: argparse.Namespace, directory: Path) -> int:
             if not plan.has_changes:
                 sys.stdout.write("No changes. The providers match the declaration.\n")
                 return 0
-            if saved is None:
+            if saved is not None:
+                counts = ", ".join(f"{n} to {a}" for a, n in plan.summary().items() if n and a != "no-op")
+                sys.stderr.write(f"Applying the saved plan {args.planfile}: {counts}.\n")
+            else:
                 print_rendering(plan.to_dict(), "text")
                 if plan.refused:
                     raise GuardError(_refusal(plan))

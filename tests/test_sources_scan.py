@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import random
 import resource
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,28 @@ def test_email_normalisation(raw: str, expected: str | None) -> None:
     from reconciler.sources.normalise import normalise_email
 
     assert normalise_email(raw) == expected
+
+
+def test_pool_ignores_inherited_signal_handlers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A SIGTERM handler of the calling process (the emulator installs one) must neither hang nor
+    print worker tracebacks when the pool shuts down, whether it finished or was abandoned."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel, "INLINE_ROWS", 10)
+    monkeypatch.setattr(parallel, "CHUNK_ROWS", 10)
+    _, spec = scan_rows(tmp_path, [[_phone(i, 0), "", "Ann", "US"] for i in range(200)])
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        assert scan_source(spec, KEY, workers=2).member_count == 200
+        members = iter_members(spec, workers=2)
+        assert isinstance(members, Generator)
+        assert next(members).phone == "+14155550000"
+        members.close()  # abandoned early: the pool is terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert "Traceback" not in capfd.readouterr().err

@@ -40,6 +40,7 @@ def start_method() -> str:
 
 def _init(context: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the reading process's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a handler inherited by fork must not outlive it
     _state["context"] = context
 
 
@@ -75,7 +76,8 @@ def map_chunks(
             yield func(context, chunk)
         return
     mp = multiprocessing.get_context(start_method())
-    with mp.Pool(workers, initializer=_init, initargs=(context,)) as pool:
+    pool = mp.Pool(workers, initializer=_init, initargs=(context,))
+    try:
         pending: deque[AsyncResult[R]] = deque()
         limit = workers * 3
         for chunk in _chain(head, chunks):
@@ -84,6 +86,12 @@ def map_chunks(
                 yield pending.popleft().get()
         while pending:
             yield pending.popleft().get()
+        pool.close()  # done: workers finish and exit on their own
+    except BaseException:  # an error, Ctrl-C, or the consumer stopped early
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def _chain(head: list[T], rest: Iterator[T]) -> Iterator[T]:

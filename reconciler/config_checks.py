@@ -18,13 +18,13 @@ import phonenumbers
 
 from reconciler.errors import Problem, SourceError
 from reconciler.masking import mask_value
-from reconciler.model import SourceSpec
+from reconciler.model import PHONE_ONLY_PROVIDERS, SourceSpec
 from reconciler.sources import read_headers
 from reconciler.yamlload import PathKey, YamlDocument
 
 TEXT_EXTENSIONS = (".csv", ".txt", ".tsv")
 EXCEL_EXTENSIONS = (".xlsx",)
-PHONE_REQUIRED = ("commbox", "smallest")
+
 SMALLEST_ONLY_COLUMNS = ("identifier",)
 PROVIDER_TITLES = {"commbox": "CommBox", "whop": "Whop", "smallest": "Smallest"}
 WHOP_ACCOUNT_ENV = "WHOP_ACCOUNT_ID"
@@ -146,7 +146,7 @@ class _Checker:
     def provider_rules(self, base: PathKey, provider: str, columns: dict[str, Any] | None) -> None:
         title = PROVIDER_TITLES.get(provider, provider)
         if columns is not None:
-            if provider in PHONE_REQUIRED and "phone" not in columns:
+            if provider in PHONE_ONLY_PROVIDERS and "phone" not in columns:
                 self.report(
                     (*base, "columns"),
                     f"{title} audiences need a phone column: add 'phone: <header>' under columns",

@@ -8,6 +8,8 @@ from typing import Literal
 
 ProviderName = Literal["commbox", "whop", "smallest"]
 PROVIDERS: tuple[ProviderName, ...] = ("commbox", "whop", "smallest")
+# Providers that identify members by phone only: every row needs a valid phone.
+PHONE_ONLY_PROVIDERS: tuple[ProviderName, ...] = ("commbox", "smallest")
 
 # Identity and attribute fields a user may map to source headers.
 IDENTITY_FIELDS: tuple[str, ...] = ("phone", "email")

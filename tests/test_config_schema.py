@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
 
 from reconciler.config_schema import load_schema
 from reconciler.model import MAPPABLE_FIELDS, PROVIDERS

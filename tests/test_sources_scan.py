@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sources_support import KEY, make_spec, write_csv
 
-from reconciler.model import AudienceSpec
+from reconciler.model import AudienceSpec, ProviderName
 from reconciler.sources import Member, MemberSet, SourceScan, fingerprint, iter_members, parallel, scan_source
 
 BOTH = {"phone": "Phone", "email": "Email", "first_name": "First", "country": "Country"}
@@ -54,6 +54,16 @@ def test_single_identity_reasons(tmp_path: Path) -> None:
     email_only, _ = scan_rows(tmp_path, [["+14155550123", "", "", ""]], {"email": "Email"}, "e.csv")
     assert [i.reason for i in phone_only.issues] == ["missing_phone"]
     assert [i.reason for i in email_only.issues] == ["missing_email"]
+
+
+@pytest.mark.parametrize(("provider", "valid"), [("commbox", False), ("smallest", False), ("whop", True)])
+def test_phone_only_providers_need_a_phone_even_when_email_is_mapped(
+    tmp_path: Path, provider: ProviderName, valid: bool
+) -> None:
+    path = write_csv(tmp_path / "s.csv", [["Phone", "Email"], ["", "ann@example.com"], ["+14155550123", ""]])
+    scan = scan_source(make_spec(path, {"phone": "Phone", "email": "Email"}, provider=provider), KEY)
+    assert scan.member_count == (2 if valid else 1)
+    assert [(i.row, i.reason) for i in scan.issues] == ([] if valid else [(2, "missing_phone")])
 
 
 def test_issues_are_masked(tmp_path: Path) -> None:

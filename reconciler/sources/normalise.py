@@ -36,6 +36,7 @@ class RowRules:
 
     headers: dict[str, str]  # mapped field -> source header
     default_region: str | None
+    phone_required: bool = False  # CommBox and Smallest identify members by phone only
     phone_header: str | None = field(init=False)
     email_header: str | None = field(init=False)
 
@@ -86,8 +87,8 @@ def normalise_values(row: RawRow, rules: RowRules) -> Values | RowIssue:
         email = normalise_email(email_text)
         if email is None:
             return RowIssue(number, "invalid_email", mask_email(email_text), email_header)
-    if phone is None and email is None:
-        if phone_header and email_header:
+    if phone is None and (email is None or rules.phone_required):
+        if phone_header and email_header and not rules.phone_required:
             return RowIssue(number, "missing_identity", "", None)
         if phone_header:
             return RowIssue(number, "missing_phone", "", phone_header)

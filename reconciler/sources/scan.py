@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from reconciler.errors import SourceError
-from reconciler.model import AudienceSpec
+from reconciler.model import PHONE_ONLY_PROVIDERS, AudienceSpec
 from reconciler.sources import parallel
 from reconciler.sources.csvread import source_error
 from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan
@@ -52,7 +52,11 @@ class _Chunk:
 
 
 def _rules(spec: AudienceSpec) -> RowRules:
-    return RowRules(headers=dict(spec.columns), default_region=spec.phone_region)
+    return RowRules(
+        headers=dict(spec.columns),
+        default_region=spec.phone_region,
+        phone_required=spec.provider in PHONE_ONLY_PROVIDERS,
+    )
 
 
 def _scan_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> _Chunk:

@@ -15,19 +15,20 @@ from collections.abc import Sequence
 from reconciler import __version__
 from reconciler.errors import ReconcilerError
 
-# Command modules under reconciler.commands, in help order.
-COMMANDS: tuple[str, ...] = (
-    "validate",
-    "plan",
-    "apply",
-    "show",
-    "refresh",
-    "import_",
-    "state_cmd",
-    "force_unlock",
-    "emulate",
-    "schema",
-)
+# Command name -> module under reconciler.commands, in help order. Only the module of the command
+# being run is imported (the others pull in numpy, httpx, jsonschema...), except for --help.
+COMMANDS: dict[str, str] = {
+    "validate": "validate",
+    "plan": "plan",
+    "apply": "apply",
+    "show": "show",
+    "refresh": "refresh",
+    "import": "import_",
+    "state": "state_cmd",
+    "force-unlock": "force_unlock",
+    "emulate": "emulate",
+    "schema": "schema",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,26 +40,36 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(1)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested_command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, if any (the first argument not an option)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
+    """The argument parser. With `lazy`, only command `only` (if any) gets its full parser; the
+    others get a bare placeholder, so their modules are not imported."""
     parser = _Parser(prog="reconciler", description="Audiences as code: plan and apply contact lists.")
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"reconciler.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command not built yet
-            if exc.name != f"reconciler.commands.{name}":
-                raise
+    for name, module_name in COMMANDS.items():
+        if lazy and name != only:
+            sub.add_parser(name)
             continue
+        module = importlib.import_module(f"reconciler.commands.{module_name}")
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    wants_help = any(arg in ("-h", "--help") for arg in arguments)
+    parser = build_parser(_requested_command(arguments), lazy=not wants_help)
+    args = parser.parse_args(arguments)
     try:
         code: int = args.func(args)
         return code

@@ -10,11 +10,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.errors import CapabilityError
 from reconciler.model import AudienceSpec
 from reconciler.sources.members import Member, UploadFile
+
+if TYPE_CHECKING:
+    from reconciler.providers.http import ProviderHTTP
 
 MemberStrategy = Literal["put_replace", "add_remove_members", "append_or_recreate"]
 
@@ -128,3 +131,18 @@ class Provider(ABC):
     def _cannot(self, what: str) -> CapabilityError:
         """The error for an operation this provider does not offer (see `capabilities`)."""
         return CapabilityError(f"cannot {what}", provider=self.name)
+
+
+class HTTPProvider(Provider):
+    """A provider speaking HTTP through one `ProviderHTTP`; closes the client when it built it."""
+
+    def __init__(self, http: ProviderHTTP, *, owns_client: bool = False) -> None:
+        self.http = http
+        self._owns_client = owns_client
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.http.base_url!r})"
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.http.client.close()

@@ -13,8 +13,8 @@ import httpx
 
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
 from reconciler.model import AudienceSpec
-from reconciler.providers.base import Capabilities, Progress, Provider, RemoteAudience
-from reconciler.providers.http import FilePart, ProviderHTTP, as_int, mask_pii, parse_timestamp
+from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
+from reconciler.providers.http import FilePart, as_int, mask_pii, parse_timestamp
 from reconciler.sources.members import UploadFile
 
 log = logging.getLogger("reconciler.providers.commbox")
@@ -24,18 +24,11 @@ log = logging.getLogger("reconciler.providers.commbox")
 CREATE_SKEW_SECONDS = 120.0
 
 
-class CommBox(Provider):
+class CommBox(HTTPProvider):
     """The CommBox audiences API client."""
 
     name = "commbox"
     capabilities = Capabilities(rename=False, delete=False, members="put_replace")
-
-    def __init__(self, http: ProviderHTTP, *, owns_client: bool = False) -> None:
-        self.http = http
-        self._owns_client = owns_client
-
-    def __repr__(self) -> str:
-        return f"CommBox({self.http.base_url!r})"
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -161,7 +154,3 @@ class CommBox(Provider):
                 provider=self.name,
             )
         return recent[0] if recent else None
-
-    def close(self) -> None:
-        if self._owns_client:
-            self.http.client.close()

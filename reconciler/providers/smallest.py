@@ -16,8 +16,8 @@ import phonenumbers
 
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
 from reconciler.model import AudienceSpec
-from reconciler.providers.base import Capabilities, Progress, Provider, RemoteAudience
-from reconciler.providers.http import FilePart, ProviderHTTP, as_int, mask_pii, parse_timestamp
+from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
+from reconciler.providers.http import FilePart, as_int, mask_pii, parse_timestamp
 from reconciler.sources import upload_headers
 from reconciler.sources.members import Member, UploadFile
 
@@ -50,7 +50,7 @@ def to_e164(raw: object, region: str | None) -> str | None:
     return "+" + digits if digits else None
 
 
-class Smallest(Provider):
+class Smallest(HTTPProvider):
     """The Smallest AI Atoms audiences API client."""
 
     name = "smallest"
@@ -61,13 +61,6 @@ class Smallest(Provider):
         max_members=MAX_MEMBERS,
         max_upload_bytes=MAX_UPLOAD_BYTES,
     )
-
-    def __init__(self, http: ProviderHTTP, *, owns_client: bool = False) -> None:
-        self.http = http
-        self._owns_client = owns_client
-
-    def __repr__(self) -> str:
-        return f"Smallest({self.http.base_url!r})"
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -281,10 +274,6 @@ class Smallest(Provider):
                 provider=self.name,
             )
         return recent[0] if recent else None
-
-    def close(self) -> None:
-        if self._owns_client:
-            self.http.client.close()
 
 
 def _count(data: object, key: str) -> int:

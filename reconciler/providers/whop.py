@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from reconciler.errors import CapabilityError, NotFoundError
 from reconciler.model import AudienceSpec
-from reconciler.providers.base import Capabilities, Progress, Provider, RemoteAudience
+from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
 from reconciler.providers.http import ProviderHTTP, as_int, mask_pii, parse_timestamp
 from reconciler.sources import upload_headers
 from reconciler.sources.members import UploadFile
@@ -31,7 +31,7 @@ MAX_IDEMPOTENCY_KEY = 255
 T = TypeVar("T")
 
 
-class Whop(Provider):
+class Whop(HTTPProvider):
     """The Whop audiences API client (one account)."""
 
     name = "whop"
@@ -47,12 +47,11 @@ class Whop(Provider):
         file_timeout: float = 600.0,
         poll_cap: float = 15.0,
     ) -> None:
-        self.http = http
+        super().__init__(http, owns_client=owns_client)
         self.account_id = account_id
         self.poll_timeout = poll_timeout
         self.file_timeout = file_timeout
         self.poll_cap = poll_cap
-        self._owns_client = owns_client
 
     def __repr__(self) -> str:
         return f"Whop({self.http.base_url!r}, account_id={self.account_id!r})"
@@ -279,7 +278,3 @@ class Whop(Provider):
             }
             | {"created_at": parse_timestamp(item.get("created_at"))},
         )
-
-    def close(self) -> None:
-        if self._owns_client:
-            self.http.client.close()

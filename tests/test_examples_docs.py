@@ -46,11 +46,8 @@ def _argv(mention: str) -> list[str]:
     return [PLACEHOLDERS.get(w.rstrip(".,"), w.rstrip(".,")) for w in words]
 
 
-def _params() -> list[object]:
-    # validate --forbid-tracked-sources is wired by the validate command's owner on top of
-    # reconciler.gitcheck.tracked_sources; until then this one mention is expected to fail.
-    pending = pytest.mark.xfail(reason="validate --forbid-tracked-sources not wired yet", strict=False)
-    return [pytest.param(m, marks=pending) if "forbid-tracked-sources" in m else m for m in _mentions()]
+def _params() -> list[str]:
+    return _mentions()
 
 
 @pytest.mark.parametrize("mention", _params())

@@ -218,3 +218,23 @@ def test_invalid_encoding_is_reported_with_its_row(capsys: Capsys, tmp_path: Pat
         handle.write(b"+12025550101,\xff\xfe\n")
     code, _, err = run(capsys, "validate", "-c", str(config))
     assert code == 1 and "data/m.csv:3:" in err and "encoding" in err
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True)
+
+
+def test_forbid_tracked_sources_fails_only_when_git_tracks_a_source(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = project(tmp_path, "commbox", phones(3))
+    _git(tmp_path, "init", "-q")
+    code, _, _ = run(capsys, "validate", "-c", str(config), "--forbid-tracked-sources")
+    assert code == 0  # nothing tracked yet
+    _git(tmp_path, "add", "data/m.csv")
+    code, _out, err = run(capsys, "validate", "-c", str(config), "--forbid-tracked-sources")
+    assert code == 1
+    assert "data/m.csv is tracked by git" in err
+    assert "audiences.yaml:" in err  # located at the audience
+    code, _, _ = run(capsys, "validate", "-c", str(config))  # the check is opt-in
+    assert code == 0

@@ -25,6 +25,7 @@ from reconciler.commands.common import add_config_flags
 from reconciler.config import load_declaration
 from reconciler.config_checks import source_error_detail
 from reconciler.errors import ConfigError, Problem, SourceError
+from reconciler.gitcheck import tracked_sources
 from reconciler.model import AudienceSpec, Declaration
 from reconciler.sources import SourceScan, iter_members, render_upload, scan_source
 
@@ -78,6 +79,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write every rejected row (audience, row, reason, masked value) as CSV",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument(
+        "--forbid-tracked-sources",
+        action="store_true",
+        help="fail when git tracks a source file (raw phone numbers and e-mails must not be committed)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         problems += found
         if scan is not None:
             scans.append(scan)
+    if args.forbid_tracked_sources:
+        problems += tracked_source_problems(declaration)
     if args.rejects:
         write_rejects(scans, Path(args.rejects))
     if args.format == "json":
@@ -109,6 +117,25 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(f"validation failed ({_plural(len(problems), 'problem')})", problems=problems)
     return 0
+
+
+def tracked_source_problems(declaration: Declaration) -> list[Problem]:
+    """One problem per audience whose source file git tracks (committed or staged)."""
+    specs = list(declaration.audiences.values())
+    paths = [spec.source.path for spec in specs]
+    tracked = {path.resolve() for path in tracked_sources(paths, declaration.base_dir)}
+    problems: list[Problem] = []
+    for spec in specs:
+        if spec.source.path.resolve() in tracked:
+            where = spec.location
+            problems.append(Problem(
+                where.file if where else str(declaration.path), where.line if where else 0,
+                where.col if where else 0,
+                f"audience '{spec.key}': source {spec.source.display} is tracked by git, which commits raw "
+                f"phone numbers and e-mails; run `git rm --cached {spec.source.display}` and list it in "
+                ".gitignore",
+            ))
+    return problems
 
 
 def check_audience(spec: AudienceSpec, key: bytes) -> tuple[AudienceReport, SourceScan | None, list[Problem]]:

@@ -9,7 +9,7 @@ returns a short description of what it did and appends warnings to `step.warning
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 from reconciler.errors import NotFoundError, ReconcilerError
 from reconciler.executor.journal import IntentSpec
@@ -99,9 +99,7 @@ def do_put_replace(step: Step) -> str:
     entry = step.entry()
     upload = render(step, iter_members(spec))
     try:
-        intent = step.journal.begin(
-            IntentSpec(spec.key, spec.provider, "replace_members", entry.name, provider_id=entry.provider_id)
-        )
+        intent = _begin(step, entry, "replace_members")
         call_recorded(
             step,
             intent,
@@ -111,12 +109,6 @@ def do_put_replace(step: Step) -> str:
         discard(upload)
     _rename_if_needed(step, entry, commit_intent=intent)
     return f"replaced members of {entry.provider_id} ({len(scan.members):,} members)"
-
-
-def _fingerprinted(members: Iterable[Member], key: bytes) -> Iterator[tuple[int, int, Member]]:
-    for member in members:
-        identity, attrs = fingerprint(member, key)
-        yield identity, attrs, member
 
 
 def _projector(spec: AudienceSpec) -> Callable[[Member], Member]:
@@ -148,33 +140,11 @@ def do_add_remove(step: Step) -> str:
     to_add = [member for identity, (_, member) in desired.items() if identity not in keep]
     last: Intent | None = None
     if remove_ids:
-        intent = step.journal.begin(
-            IntentSpec(
-                spec.key,
-                spec.provider,
-                "remove_members",
-                entry.name,
-                provider_id=entry.provider_id,
-                details={"count": len(remove_ids)},
-            )
-        )
-        call_recorded(step, intent, lambda: step.provider.remove_members(entry.provider_id, remove_ids))
-        last = intent
+        last = _begin(step, entry, "remove_members", details={"count": len(remove_ids)})
+        call_recorded(step, last, lambda: step.provider.remove_members(entry.provider_id, remove_ids))
     if to_add:
-        if last is not None:
-            step.journal.drop(last)
-        intent = step.journal.begin(
-            IntentSpec(
-                spec.key,
-                spec.provider,
-                "add_members",
-                entry.name,
-                provider_id=entry.provider_id,
-                details={"count": len(to_add)},
-            )
-        )
-        call_recorded(step, intent, lambda: step.provider.add_members(entry.provider_id, spec, to_add))
-        last = intent
+        last = _begin(step, entry, "add_members", details={"count": len(to_add)}, after=last)
+        call_recorded(step, last, lambda: step.provider.add_members(entry.provider_id, spec, to_add))
     _rename_if_needed(step, entry, commit_intent=last)
     return f"removed {len(remove_ids):,} and added {len(to_add):,} members of {entry.provider_id}"
 
@@ -188,21 +158,10 @@ def do_append(step: Step) -> str:
     last: Intent | None = None
     count = 0
     if new_ids:
-        upload = render(
-            step, (m for ident, _, m in _fingerprinted(iter_members(spec), step.key) if ident in new_ids)
-        )
+        upload = render(step, (m for m in iter_members(spec) if fingerprint(m, step.key)[0] in new_ids))
         count = upload.rows
         try:
-            intent = step.journal.begin(
-                IntentSpec(
-                    spec.key,
-                    spec.provider,
-                    "add_members",
-                    entry.name,
-                    provider_id=entry.provider_id,
-                    details={"count": count},
-                )
-            )
+            intent = _begin(step, entry, "add_members", details={"count": count})
             remote: RemoteAudience = call_recorded(
                 step,
                 intent,
@@ -228,31 +187,46 @@ def do_patch_rename(step: Step) -> str:
 def _rename_if_needed(step: Step, entry: AudienceState, *, commit_intent: Intent | None) -> None:
     """Rename in place when the name changed and the provider can; then commit the new entry."""
     spec, scan = step.require_spec()
+    result = new_entry(step, entry.provider_id)
     if entry.name != spec.name:
-        if not step.provider.capabilities.rename:
+        if step.provider.capabilities.rename:
+            commit_intent = _begin(
+                step, entry, "rename", name=spec.name, details={"from": entry.name}, after=commit_intent
+            )
+            call_recorded(step, commit_intent, lambda: step.provider.rename(entry.provider_id, spec.name))
+        else:
             step.warnings.append(
                 f"{step.change.provider} cannot rename in place; the name stays {entry.name!r}"
             )
-        else:
-            if commit_intent is not None:
-                step.journal.drop(commit_intent)
-            commit_intent = step.journal.begin(
-                IntentSpec(
-                    spec.key,
-                    spec.provider,
-                    "rename",
-                    spec.name,
-                    provider_id=entry.provider_id,
-                    details={"from": entry.name},
-                )
-            )
-            intent = commit_intent
-            call_recorded(step, intent, lambda: step.provider.rename(entry.provider_id, spec.name))
-    result = new_entry(step, entry.provider_id)
-    if entry.name != spec.name and not step.provider.capabilities.rename:
-        result.name = entry.name
+            result.name = entry.name
     step.journal.commit(commit_intent, step.address, result, members=scan.members)
     step.provider_id = entry.provider_id
+
+
+def _begin(
+    step: Step,
+    entry: AudienceState,
+    operation: str,
+    *,
+    name: str | None = None,
+    details: dict[str, object] | None = None,
+    after: Intent | None = None,
+) -> Intent:
+    """Record the intent of a call on the recorded audience, settling `after` (the previous call
+    of this step, which succeeded) first."""
+    spec, _ = step.require_spec()
+    if after is not None:
+        step.journal.drop(after)
+    return step.journal.begin(
+        IntentSpec(
+            spec.key,
+            spec.provider,
+            operation,
+            name or entry.name,
+            provider_id=entry.provider_id,
+            details=details or {},
+        )
+    )
 
 
 def do_delete(step: Step) -> str:

@@ -173,3 +173,44 @@ def test_refresh_project_is_what_plan_refresh_folds_in(env: Env) -> None:
     changes = {c.address: c for c in make_plan(project, PlanOptions()).changes}
     assert changes["callers"].action.value == "create" and changes["vip"].action.value == "no-op"
     assert env.state() == on_disk, "nothing is written"
+
+
+def test_plan_refresh_plans_an_audience_deleted_by_hand_as_create(env: Env) -> None:
+    _apply(env)
+    callers = env.remote_id("smallest", "Callers")
+    env.emu.delete_audience("smallest", callers)
+    assert env.cli("plan", "--detailed-exitcode").code == 0, "offline plan trusts the state"
+    run = env.cli("plan", "--refresh", "--detailed-exitcode", "--format", "json")
+    assert run.code == 2, run.err
+    change = next(c for c in run.json()["changes"] if c["address"] == "callers")
+    assert change["action"] == "create"
+    assert change["reasons"] == ["gone_at_provider"]
+    assert any("no longer exists" in w for w in change["warnings"])
+    text = env.cli("plan", "--refresh")
+    assert "gone_at_provider" in text.out
+    assert_no_secrets(env, run.out, run.err, text.out, text.err)
+
+
+def test_plan_refresh_resyncs_members_changed_behind_our_back(env: Env) -> None:
+    _apply(env)
+    callers = env.remote_id("smallest", "Callers")
+    with env.http("smallest") as http:  # someone adds a member by hand
+        answer = http.post(f"/audience/{callers}/members", json={"members": [{"Mobile": "+14155550199"}]})
+        assert answer.status_code == 200, answer.text
+    plan = env.cli("plan", "--refresh", "--format", "json").json()
+    change = next(c for c in plan["changes"] if c["address"] == "callers")
+    assert (change["action"], change["strategy"]) == ("update", "add_remove_members")
+    assert "member_count_differs" in change["reasons"]
+    assert change["members"]["before"] == 5
+    # applying that plan removes the stranger, and the next refresh finds no drift
+    assert env.cli("plan", "--refresh", "--out", "p.json").code == 0
+    assert env.cli("apply", "--auto-approve", "p.json").code == 0
+    assert env.cli("refresh", "--detailed-exitcode").code == 0
+
+
+def test_plan_refresh_without_a_token_names_the_variable(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _apply(env)
+    monkeypatch.delenv("SMALLEST_API_KEY")
+    run = env.cli("plan", "--refresh")
+    assert run.code == 1
+    assert "SMALLEST_API_KEY" in run.err and "Traceback" not in run.err

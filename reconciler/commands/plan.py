@@ -12,8 +12,10 @@ from pathlib import Path
 
 from reconciler import console
 from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.drift import COUNT, GONE, RefreshResult
 from reconciler.engine import PlanOptions, load_project, make_plan
-from reconciler.errors import UsageError
+from reconciler.guards import apply_guards
+from reconciler.plan import STRATEGY_ADD_REMOVE, STRATEGY_PUT_REPLACE, Action, Plan
 from reconciler.planfile import save_plan
 from reconciler.render import FORMATS, render
 
@@ -56,10 +58,41 @@ def print_rendering(doc: dict[str, object], fmt: str) -> None:
         out.print(rendered, end="")
 
 
+# Member strategies that re-sync a whole audience from its source, whatever the provider holds.
+_FULL_SYNC = {"commbox": STRATEGY_PUT_REPLACE, "smallest": STRATEGY_ADD_REMOVE}
+
+
+def fold_drift_into_plan(plan: Plan, refreshed: RefreshResult) -> None:
+    """Explain each change by what `plan --refresh` found at the providers.
+
+    An audience gone at the provider plans as `create` because `gone_at_provider`; every drift kind
+    becomes a reason and its message a warning. Members changed behind the tool's back (the provider
+    counts a different number) make an otherwise unchanged CommBox or Smallest audience an update
+    that re-syncs it from its source; Whop cannot remove people in place, so there it is a warning."""
+    for change in plan.changes:
+        findings = [f for f in refreshed.findings if f.key == change.address and f.is_drift]
+        if not findings:
+            continue
+        kinds = [f.kind for f in findings]
+        if change.action is Action.CREATE and GONE in kinds:
+            change.reasons = [r for r in change.reasons if r != "added_to_config"]
+        change.reasons = list(dict.fromkeys([*kinds, *change.reasons]))
+        change.warnings.extend(f.message for f in findings)
+        if COUNT in kinds and change.action is Action.NOOP:
+            strategy = _FULL_SYNC.get(change.provider)
+            if strategy is None:
+                change.warnings.append(
+                    f"{change.provider} cannot remove members in place: run `reconciler plan --replace "
+                    f"{change.address}` to rebuild the audience from its source"
+                )
+                continue
+            change.action = Action.UPDATE
+            change.strategy = strategy
+            change.members.before = next(int(f.after) for f in findings if f.kind == COUNT)
+
+
 def run(args: argparse.Namespace) -> int:
     """Make, optionally save, and print the plan; return the exit code."""
-    if args.refresh:
-        raise UsageError("plan --refresh is not yet supported; run `reconciler refresh` first")
     options = PlanOptions(
         targets=list(dict.fromkeys(args.target)),
         replace=list(dict.fromkeys(args.replace)),
@@ -67,7 +100,22 @@ def run(args: argparse.Namespace) -> int:
         allow_destroy=list(dict.fromkeys(args.allow_destroy)),
     )
     project = load_project(Path(args.config), state_dir(args), options.targets or None)
+    refreshed = None
+    if args.refresh:
+        from reconciler.commands.refresh import refresh_project  # needs httpx: only when asked
+
+        refreshed = refresh_project(project)
+        project.state = refreshed.state
     plan = make_plan(project, options)
+    if refreshed is not None:
+        fold_drift_into_plan(plan, refreshed)
+        apply_guards(
+            plan.changes,
+            project.declaration.audiences,
+            project.state,
+            allow_shrink=set(options.allow_shrink),
+            allow_destroy=set(options.allow_destroy),
+        )
     if args.out:
         save_plan(plan, Path(args.out))
     print_rendering(plan.to_dict(), args.format)

@@ -109,8 +109,6 @@ def test_show_bad_plan_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 def test_usage_errors(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "plan", "-c", str(config), "--target", "nope")
     assert code == 1 and "nope" in err
-    code, _, err = run(capsys, "plan", "-c", str(config), "--refresh")
-    assert code == 1 and "not yet supported" in err
     code, _, err = run(capsys, "plan", "-c", str(config), "--target", "vip", "--replace", "buyers")
     assert code == 1 and "outside --target" in err
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,19 @@ def test_usage_errors_exit_1_without_traceback(argv: list[str], capsys: pytest.C
         main(argv)
     assert exit_info.value.code == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["apply", "--auto-approve"], ["refresh", "--write"]])
+def test_writing_commands_warn_when_they_take_over_an_abandoned_lock(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "audiences.yaml"
+    config.write_text("version: 1\naudiences: {}\n", encoding="utf-8")
+    (tmp_path / "state").mkdir()
+    dead = {"id": "dead-1", "who": "ci@runner pid 7", "when": "2026-01-01T00:00:00Z", "operation": "apply"}
+    (tmp_path / "state" / ".lock").write_text(json.dumps(dead), encoding="utf-8")
+    code = main([*argv, "-c", str(config)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "took over an abandoned state lock held by ci@runner pid 7" in err
+    assert not (tmp_path / "state" / ".lock").exists()

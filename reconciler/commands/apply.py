@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from reconciler import console
-from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.commands.common import add_config_flags, state_dir, state_lock
 from reconciler.commands.plan import print_rendering
 from reconciler.engine import PlanOptions, Project, check_plan_current, load_project, make_plan
 from reconciler.errors import GuardError, StalePlanError, UsageError
@@ -139,7 +139,7 @@ def _apply(args: argparse.Namespace, directory: Path) -> int:
     if saved is not None and saved.refused:
         raise GuardError(_refusal(saved))
     targets = (saved.inputs.targets if saved is not None else _options(args).targets) or None
-    with StateStore(directory).lock("apply"):
+    with state_lock(StateStore(directory), "apply"):
         project = load_project(Path(args.config), directory, targets)
         if saved is not None:
             check_plan_current(saved, project)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from reconciler.state import LockInfo, StateStore
 
 DEFAULT_CONFIG = "audiences.yaml"
 
@@ -23,3 +28,13 @@ def state_dir(args: argparse.Namespace) -> Path:
     if getattr(args, "state", None):
         return Path(args.state)
     return Path(args.config).resolve().parent / "state"
+
+
+@contextmanager
+def state_lock(store: StateStore, operation: str) -> Iterator[LockInfo]:
+    """Hold the state lock for `operation`, warning on stderr when it took over an abandoned one."""
+    with store.lock(operation) as info:
+        warning = info.takeover_warning()
+        if warning:
+            sys.stderr.write(f"Warning: {warning}\n")
+        yield info

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 
 from reconciler import console
-from reconciler.commands.common import add_config_flags
+from reconciler.commands.common import add_config_flags, state_lock
 from reconciler.commands.refresh import load, open_providers
 from reconciler.diff import applied_extra, provider_settings, settings_digest
 from reconciler.errors import CapabilityError, NotFoundError, StateError, UsageError
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         declared = ", ".join(sorted(project.declaration.audiences)) or "none"
         config = project.declaration.path.name
         raise UsageError(f"{args.key} is not declared in {config} (declared: {declared})")
-    with project.store.lock("import"):
+    with state_lock(project.store, "import"):
         state = project.store.load()
         check_unmanaged(state, spec, args.id)
         with open_providers(project.declaration, [spec.provider]) as clients:

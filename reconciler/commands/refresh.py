@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from reconciler import console
-from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.commands.common import add_config_flags, state_dir, state_lock
 from reconciler.config import load_declaration
 from reconciler.diff import provider_settings
 from reconciler.drift import Finding, RefreshResult, providers_in_use, refresh, refresh_state
@@ -86,7 +86,7 @@ def load(args: argparse.Namespace) -> Project:
 def run(args: argparse.Namespace) -> int:
     project = load(args)
     if args.write:
-        with project.store.lock("refresh"):
+        with state_lock(project.store, "refresh"):
             state = project.store.load()
             with open_providers(project.declaration, providers_in_use(state)) as clients:
                 result = refresh(state, clients)

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.commands.common import add_config_flags, state_dir, state_lock
 from reconciler.errors import StateError, UsageError
-from reconciler.state import AudienceState, LockInfo, LockStatus, State, StateStore
+from reconciler.state import AudienceState, LockStatus, State, StateStore
 
 # The declaration's key rule (schema/audiences.schema.json, $defs.audienceKey).
 AUDIENCE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -211,12 +211,6 @@ def _print_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
-def _warn_takeover(info: LockInfo) -> None:
-    warning = info.takeover_warning()
-    if warning:
-        sys.stderr.write(f"Warning: {warning}\n")
-
-
 def _list(store: StateStore, as_json: bool) -> int:
     state = store.load()
     lock = store.lock_status()
@@ -248,8 +242,7 @@ def _show(store: StateStore, key: str, as_json: bool) -> int:
 
 def _rm(store: StateStore, key: str, as_json: bool) -> int:
     _require_state(store)
-    with store.lock(f"state rm {key}") as info:
-        _warn_takeover(info)
+    with state_lock(store, f"state rm {key}"):
         state = store.load()
         entry = state.remove_audience(key)
         store.save(state)
@@ -276,8 +269,7 @@ def _mv(store: StateStore, old: str, new: str, as_json: bool) -> int:
             "starting with a letter or digit (at most 100 characters)"
         )
     _require_state(store)
-    with store.lock(f"state mv {old} {new}") as info:
-        _warn_takeover(info)
+    with state_lock(store, f"state mv {old} {new}"):
         state = store.load()
         entry = state.rename_audience(old, new)
         store.save(state)

@@ -49,45 +49,20 @@ def settle_pending(
     """Settle every pending intent in `journal` (of `keys` only, when given), oldest first. A key
     whose intent cannot be settled (provider unreachable) is reported in `failed` and must not be
     touched by this run."""
-    result = SettleResult()
+    settler = _Settler(journal, pool, scans)
+    result = settler.result
     queue = [i for i in journal.pending() if keys is None or i.key in keys]
     while queue:
         intent = queue.pop(0)
         if intent.key in result.failed:
             continue
         try:
-            follow = _settle_one(journal, pool, scans, intent, result)
+            follow = settler.settle(intent)
         except ReconcilerError as exc:
             result.failed[intent.key] = f"could not settle the interrupted {intent.operation}: {exc.message}"
             continue
         queue[:0] = follow
     return result
-
-
-def _settle_one(
-    journal: Journal,
-    pool: ProviderPool,
-    scans: Mapping[str, SourceScan],
-    intent: Intent,
-    result: SettleResult,
-) -> list[Intent]:
-    if intent.operation == "create":
-        return _settle_create(journal, pool, scans, intent, result)
-    if intent.operation == "delete":
-        _settle_delete(journal, pool, intent, result)
-        return []
-    provider = pool.get(intent.provider)
-    if intent.provider_id and wait_usable(provider, intent.provider_id) is None:
-        result.lines.append(
-            f"{intent.key}: interrupted {intent.operation}: audience {intent.provider_id} no longer exists "
-            f"at {intent.provider}"
-        )
-    else:
-        result.lines.append(
-            f"{intent.key}: interrupted {intent.operation} on {intent.provider_id}: will be redone"
-        )
-    journal.drop(intent)
-    return []
 
 
 def wait_usable(provider: Provider, audience_id: str, *, attempts: int = 8) -> RemoteAudience | None:
@@ -104,95 +79,109 @@ def wait_usable(provider: Provider, audience_id: str, *, attempts: int = 8) -> R
     return remote
 
 
-def _settle_create(
-    journal: Journal,
-    pool: ProviderPool,
-    scans: Mapping[str, SourceScan],
-    intent: Intent,
-    result: SettleResult,
-) -> list[Intent]:
-    provider = pool.get(intent.provider)
-    skip = set(intent.details.get("preexisting") or []) | journal.known_ids(intent.provider)
-    found = [a for a in provider.find_by_name(intent.name) if a.id not in skip]
-    if not found:
-        journal.drop(intent)
-        result.lines.append(
-            f"{intent.key}: interrupted create of {intent.name!r} did not land; nothing to adopt"
-        )
-        return []
-    remote, extra = found[0], found[1:]
-    if remote.status == "failed":
-        with contextlib.suppress(NotFoundError):
-            provider.delete(remote.id)
-        journal.drop(intent)
-        result.lines.append(
-            f"{intent.key}: interrupted create left a failed audience {remote.id}; deleted it"
-        )
-        return []
-    details = intent.details
-    scan = scans.get(intent.key)
-    members = scan.members if scan is not None and scan.sha256 == details.get("source_sha256") else None
-    entry = AudienceState(
-        key=intent.key,
-        provider=intent.provider,
-        provider_id=remote.id,
-        name=intent.name,
-        settings_digest=str(details.get("settings_digest", "")),
-        member_digest=str(details.get("member_digest", "")) if members is not None else "",
-        member_count=int(details.get("member_count", 0)) if members is not None else 0,
-        source_sha256=str(details.get("source_sha256", "")),
-        applied_at=utc_now(),
-        extra=dict(details.get("extra") or {}),
-    )
-    follow: list[IntentSpec] = []
-    old = details.get("replaces")
-    if old:
-        follow.append(
-            IntentSpec(
-                intent.key,
-                str(details.get("replaces_provider") or intent.provider),
-                "delete",
-                intent.name,
-                provider_id=str(old),
-                details={"replaced_by": remote.id},
-            )
-        )
-    added = journal.commit(intent, intent.key, entry, members=members, follow_ups=follow)
-    result.changed_keys.add(intent.key)
-    result.completed.add(intent.key)
-    line = f"{intent.key}: adopted {remote.id} ({intent.name!r}), created by the interrupted run"
-    if extra:
-        line += f"; also named so and not managed: {', '.join(a.id for a in extra)}"
-    result.lines.append(line)
-    return added
+@dataclass
+class _Settler:
+    """Settles intents one at a time against the providers, recording what it did in `result`."""
 
+    journal: Journal
+    pool: ProviderPool
+    scans: Mapping[str, SourceScan]
+    result: SettleResult = field(default_factory=SettleResult)
 
-def _settle_delete(journal: Journal, pool: ProviderPool, intent: Intent, result: SettleResult) -> None:
-    provider = pool.get(intent.provider)
-    audience_id = intent.provider_id or ""
-    replaced_by = intent.details.get("replaced_by")
-    exists = provider.read(audience_id) is not None
-    if exists and replaced_by:
-        with contextlib.suppress(NotFoundError):
-            provider.delete(audience_id)
-        exists = False
-        result.completed.add(intent.key)
-        result.lines.append(
-            f"{intent.key}: deleted {audience_id}, replaced by {replaced_by} in the interrupted run"
-        )
-    entry = journal.entry(intent.key)
-    if not exists and entry is not None and entry.provider_id == audience_id:
-        journal.commit(intent, intent.key, None)
-        result.changed_keys.add(intent.key)
-        result.completed.add(intent.key)
-        result.lines.append(
-            f"{intent.key}: interrupted delete of {audience_id} had landed; dropped from state"
-        )
-    else:
-        journal.drop(intent)
-        if exists:
-            result.lines.append(
-                f"{intent.key}: interrupted delete of {audience_id} did not land; will be redone"
+    def settle(self, intent: Intent) -> list[Intent]:
+        """Settle one intent; returns the follow-up intents it recorded (to settle next)."""
+        if intent.operation == "create":
+            return self._create(intent)
+        if intent.operation == "delete":
+            self._delete(intent)
+            return []
+        provider = self.pool.get(intent.provider)
+        if intent.provider_id and wait_usable(provider, intent.provider_id) is None:
+            self._say(
+                intent,
+                f"interrupted {intent.operation}: audience {intent.provider_id} no longer exists "
+                f"at {intent.provider}",
             )
-        elif not replaced_by:
-            result.lines.append(f"{intent.key}: interrupted delete of {audience_id} had landed")
+        else:
+            self._say(intent, f"interrupted {intent.operation} on {intent.provider_id}: will be redone")
+        self.journal.drop(intent)
+        return []
+
+    def _say(self, intent: Intent, text: str) -> None:
+        self.result.lines.append(f"{intent.key}: {text}")
+
+    def _create(self, intent: Intent) -> list[Intent]:
+        provider = self.pool.get(intent.provider)
+        skip = set(intent.details.get("preexisting") or []) | self.journal.known_ids(intent.provider)
+        found = [a for a in provider.find_by_name(intent.name) if a.id not in skip]
+        if not found:
+            self.journal.drop(intent)
+            self._say(intent, f"interrupted create of {intent.name!r} did not land; nothing to adopt")
+            return []
+        remote, extra = found[0], found[1:]
+        if remote.status == "failed":
+            with contextlib.suppress(NotFoundError):
+                provider.delete(remote.id)
+            self.journal.drop(intent)
+            self._say(intent, f"interrupted create left a failed audience {remote.id}; deleted it")
+            return []
+        details = intent.details
+        scan = self.scans.get(intent.key)
+        members = scan.members if scan is not None and scan.sha256 == details.get("source_sha256") else None
+        entry = AudienceState(
+            key=intent.key,
+            provider=intent.provider,
+            provider_id=remote.id,
+            name=intent.name,
+            settings_digest=str(details.get("settings_digest", "")),
+            member_digest=str(details.get("member_digest", "")) if members is not None else "",
+            member_count=int(details.get("member_count", 0)) if members is not None else 0,
+            source_sha256=str(details.get("source_sha256", "")),
+            applied_at=utc_now(),
+            extra=dict(details.get("extra") or {}),
+        )
+        follow: list[IntentSpec] = []
+        old = details.get("replaces")
+        if old:
+            follow.append(
+                IntentSpec(
+                    intent.key,
+                    str(details.get("replaces_provider") or intent.provider),
+                    "delete",
+                    intent.name,
+                    provider_id=str(old),
+                    details={"replaced_by": remote.id},
+                )
+            )
+        added = self.journal.commit(intent, intent.key, entry, members=members, follow_ups=follow)
+        self.result.changed_keys.add(intent.key)
+        self.result.completed.add(intent.key)
+        line = f"adopted {remote.id} ({intent.name!r}), created by the interrupted run"
+        if extra:
+            line += f"; also named so and not managed: {', '.join(a.id for a in extra)}"
+        self._say(intent, line)
+        return added
+
+    def _delete(self, intent: Intent) -> None:
+        provider = self.pool.get(intent.provider)
+        audience_id = intent.provider_id or ""
+        replaced_by = intent.details.get("replaced_by")
+        exists = provider.read(audience_id) is not None
+        if exists and replaced_by:
+            with contextlib.suppress(NotFoundError):
+                provider.delete(audience_id)
+            exists = False
+            self.result.completed.add(intent.key)
+            self._say(intent, f"deleted {audience_id}, replaced by {replaced_by} in the interrupted run")
+        entry = self.journal.entry(intent.key)
+        if not exists and entry is not None and entry.provider_id == audience_id:
+            self.journal.commit(intent, intent.key, None)
+            self.result.changed_keys.add(intent.key)
+            self.result.completed.add(intent.key)
+            self._say(intent, f"interrupted delete of {audience_id} had landed; dropped from state")
+        else:
+            self.journal.drop(intent)
+            if exists:
+                self._say(intent, f"interrupted delete of {audience_id} did not land; will be redone")
+            elif not replaced_by:
+                self._say(intent, f"interrupted delete of {audience_id} had landed")

@@ -13,7 +13,6 @@ from test_providers_support import (
     FakeClock,
     Router,
     form_parts,
-    headers_for,
     provider,
     respond,
     spec,
@@ -23,8 +22,6 @@ from test_providers_support import (
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
 from reconciler.providers.base import Provider
 from reconciler.sources.members import UploadFile
-
-__all__ = ["headers_for"]
 
 
 def listing(*items: Mapping[str, object], status: object = "200") -> httpx.Response:
@@ -84,7 +81,7 @@ def test_read_finds_by_id_or_none() -> None:
     assert prov.read("nope") is None
 
 
-def test_create_posts_name_and_audience_file(upload: UploadFile, headers_for: object) -> None:
+def test_create_posts_name_and_audience_file(upload: UploadFile) -> None:
     router = Router()
     router.add(
         "POST",

@@ -15,7 +15,6 @@ from test_providers_support import (
     Router,
     Seen,
     form_parts,
-    headers_for,
     provider,
     respond,
     spec,
@@ -25,9 +24,9 @@ from test_providers_support import (
 from reconciler.errors import CapabilityError, ProviderError
 from reconciler.providers.base import Provider
 from reconciler.providers.smallest import to_e164
+from reconciler.sources import upload_headers
 from reconciler.sources.members import Member, UploadFile
 
-__all__ = ["headers_for"]
 API = "/atoms/v1"
 COLUMNS = {"phone": "Mobile", "identifier": "Name"}
 
@@ -51,14 +50,14 @@ def test_capabilities() -> None:
     assert (caps.max_members, caps.max_upload_bytes) == (10_000, 5 * 1024 * 1024)
 
 
-def test_create_form_fields(upload: UploadFile, headers_for: Any) -> None:
+def test_create_form_fields(upload: UploadFile) -> None:
     router = Router()
     router.add("POST", f"{API}/audience", ok({"_id": "60d0", "name": "VIP customers"}))
     the_spec = spec("smallest", COLUMNS, description="Callers list")
     made = smallest(router).create(the_spec, upload, idempotency_key="k")
     assert made.id == "60d0" and made.member_count == 1
     parts = form_parts(router.seen[0])
-    headers = headers_for(the_spec)
+    headers = upload_headers(the_spec)
     assert parts["name"] == (None, b"VIP customers")
     assert parts["phoneNumberColumnName"] == (None, headers["phone"].encode())
     assert parts["description"] == (None, b"Callers list")
@@ -67,14 +66,14 @@ def test_create_form_fields(upload: UploadFile, headers_for: Any) -> None:
         assert parts["identifierColumnName"] == (None, headers["identifier"].encode())
 
 
-def test_create_without_description_or_identifier_sends_neither(upload: UploadFile, headers_for: Any) -> None:
+def test_create_without_description_or_identifier_sends_neither(upload: UploadFile) -> None:
     router = Router()
     router.add("POST", f"{API}/audience", ok({"_id": "60d0", "name": "VIP customers"}))
     smallest(router).create(spec("smallest", {"phone": "Mobile"}), upload, idempotency_key="k")
     assert set(form_parts(router.seen[0])) == {"name", "phoneNumberColumnName", "file"}
 
 
-def test_create_limits_are_checked_before_sending(tmp_path: Path, headers_for: Any) -> None:
+def test_create_limits_are_checked_before_sending(tmp_path: Path) -> None:
     router = Router()
     rows = [[f"+1415555{i:04d}"] for i in range(10_001)]
     too_many = write_upload(tmp_path / "many.csv", ["Mobile"], rows)
@@ -86,7 +85,7 @@ def test_create_limits_are_checked_before_sending(tmp_path: Path, headers_for: A
     assert router.seen == []
 
 
-def test_create_400_carries_the_provider_message(upload: UploadFile, headers_for: Any) -> None:
+def test_create_400_carries_the_provider_message(upload: UploadFile) -> None:
     router = Router()
     message = (
         "Some phone numbers in your CSV already exist in this audience. "
@@ -98,7 +97,7 @@ def test_create_400_carries_the_provider_message(upload: UploadFile, headers_for
     assert len(router.seen) == 1
 
 
-def test_create_lost_answer_settled_by_listing(upload: UploadFile, headers_for: Any) -> None:
+def test_create_lost_answer_settled_by_listing(upload: UploadFile) -> None:
     router, clock = Router(), FakeClock()
     router.add("POST", f"{API}/audience", httpx.RemoteProtocolError("eof"))
     created = "2027-01-15T08:00:00.000Z"  # after the fake clock's start (2027-01-15T08:00:00Z - 0)
@@ -136,7 +135,7 @@ def test_list_and_read() -> None:
     assert prov.read("zz") is None
 
 
-def test_iter_members_pages_with_page_and_offset_and_normalises(headers_for: Any) -> None:
+def test_iter_members_pages_with_page_and_offset_and_normalises() -> None:
     router = Router()
     router.add("GET", f"{API}/audience/a1", ok({"_id": "a1", "name": "A", "phoneNumberColumnName": "Mobile"}))
 
@@ -158,11 +157,11 @@ def test_iter_members_pages_with_page_and_offset_and_normalises(headers_for: Any
         ("m3", "+14155550124"),
     ]
     assert [s.params.get("page") for s in router.calls("GET", f"{API}/audience/a1/members")] == ["1", "2"]
-    if "identifier" in headers_for(spec("smallest", COLUMNS)):
+    if "identifier" in upload_headers(spec("smallest", COLUMNS)):
         assert [m.identifier for _, m in got] == ["Ann", "Bo", "Cy"]
 
 
-def test_add_members_batches_of_500_and_counts_added(headers_for: Any) -> None:
+def test_add_members_batches_of_500_and_counts_added() -> None:
     router = Router()
 
     def add(request: httpx.Request, seen: Seen) -> httpx.Response:
@@ -176,11 +175,11 @@ def test_add_members_batches_of_500_and_counts_added(headers_for: Any) -> None:
     calls = router.calls("POST", f"{API}/audience/a1/members")
     assert [len(c.json()["members"]) for c in calls] == [500, 500, 201]
     assert added == 1_201 - 3
-    phone_header = headers_for(the_spec)["phone"]
+    phone_header = upload_headers(the_spec)["phone"]
     assert calls[0].json()["members"][0][phone_header] == "+14155550000"
 
 
-def test_add_members_batch_is_retried_safely(headers_for: Any) -> None:
+def test_add_members_batch_is_retried_safely() -> None:
     router = Router()
     router.add(
         "POST",

@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from reconciler import sources
 from reconciler.model import AudienceSpec, SourceSpec
 from reconciler.providers import make_provider
 from reconciler.providers.base import Provider
@@ -157,24 +155,3 @@ def write_upload(path: Path, headers: list[str], rows: list[list[str]]) -> Uploa
         writer.writerows(rows)
     data = path.read_bytes()
     return UploadFile(path, len(rows), len(data), hashlib.sha256(data).hexdigest(), tuple(headers))
-
-
-def _fallback_upload_headers(spec: AudienceSpec) -> dict[str, str]:
-    """Stand-in while reconciler.sources.upload_headers is not implemented yet."""
-    result = {f: f for f in spec.columns}
-    if spec.provider == "commbox" and "phone" in result:
-        result["phone"] = "phone1"
-    return result
-
-
-@pytest.fixture
-def headers_for(monkeypatch: pytest.MonkeyPatch) -> Callable[[AudienceSpec], dict[str, str]]:
-    """`upload_headers` — the real one once implemented, else a stand-in patched into the providers."""
-    probe = spec("smallest")
-    try:
-        sources.upload_headers(probe)
-        return sources.upload_headers
-    except NotImplementedError:
-        for module in ("reconciler.providers.whop", "reconciler.providers.smallest"):
-            monkeypatch.setattr(f"{module}.upload_headers", _fallback_upload_headers)
-        return _fallback_upload_headers

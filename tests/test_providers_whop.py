@@ -8,14 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-from test_providers_support import FakeClock, Router, Seen, headers_for, provider, respond, spec, write_upload
+from test_providers_support import FakeClock, Router, Seen, provider, respond, spec, write_upload
 
 from reconciler.errors import CapabilityError, ProviderError
 from reconciler.providers.base import Provider
 from reconciler.providers.whop import API_VERSION_DATE
+from reconciler.sources import upload_headers
 from reconciler.sources.members import UploadFile
 
-__all__ = ["headers_for"]
 API = "/api/v1"
 UPLOAD_URL = "https://storage.test/up/file_1?X-Amz-Signature=sig"
 
@@ -65,7 +65,7 @@ def test_capabilities() -> None:
     assert (caps.rename, caps.delete, caps.members) == (True, True, "append_or_recreate")
 
 
-def test_create_uploads_then_creates_with_key_and_waits(upload: UploadFile, headers_for: Any) -> None:
+def test_create_uploads_then_creates_with_key_and_waits(upload: UploadFile) -> None:
     router, clock = Router(), FakeClock()
     file_flow(router)
     router.add("POST", f"{API}/audiences", respond(201, audience("pending")))
@@ -98,7 +98,7 @@ def test_create_uploads_then_creates_with_key_and_waits(upload: UploadFile, head
     assert post.headers["idempotency-key"] == "intent-1"
     mapping = {
         f: h
-        for f, h in headers_for(spec("whop")).items()
+        for f, h in upload_headers(spec("whop")).items()
         if f in ("email", "phone", "first_name", "last_name", "country")
     }
     assert post.json() == {
@@ -116,7 +116,7 @@ def test_create_uploads_then_creates_with_key_and_waits(upload: UploadFile, head
     assert clock.sleeps and all(d <= 15 for d in clock.sleeps)
 
 
-def test_create_retries_post_with_the_same_idempotency_key(upload: UploadFile, headers_for: Any) -> None:
+def test_create_retries_post_with_the_same_idempotency_key(upload: UploadFile) -> None:
     router = Router()
     file_flow(router)
     router.add(
@@ -132,7 +132,7 @@ def test_create_retries_post_with_the_same_idempotency_key(upload: UploadFile, h
     assert len(posts) == 3 and {p.headers["idempotency-key"] for p in posts} == {"intent-9"}
 
 
-def test_long_idempotency_key_is_hashed_to_fit(upload: UploadFile, headers_for: Any) -> None:
+def test_long_idempotency_key_is_hashed_to_fit(upload: UploadFile) -> None:
     router = Router()
     file_flow(router)
     router.add("POST", f"{API}/audiences", respond(201, audience("ready")))
@@ -142,7 +142,7 @@ def test_long_idempotency_key_is_hashed_to_fit(upload: UploadFile, headers_for: 
     assert 0 < len(key) <= 255
 
 
-def test_presigned_403_starts_over_once(upload: UploadFile, headers_for: Any) -> None:
+def test_presigned_403_starts_over_once(upload: UploadFile) -> None:
     router = Router()
     file_flow(router, (respond(403), respond(200)))
     router.add("POST", f"{API}/audiences", respond(201, audience("ready")))
@@ -152,7 +152,7 @@ def test_presigned_403_starts_over_once(upload: UploadFile, headers_for: Any) ->
     assert len(router.calls("PUT", "/up/file_1")) == 2
 
 
-def test_presigned_403_twice_fails(upload: UploadFile, headers_for: Any) -> None:
+def test_presigned_403_twice_fails(upload: UploadFile) -> None:
     router = Router()
     file_flow(router, (respond(403),))
     with pytest.raises(ProviderError, match=r"uploading the member file failed \(HTTP 403"):
@@ -161,7 +161,7 @@ def test_presigned_403_twice_fails(upload: UploadFile, headers_for: Any) -> None
     assert not router.calls("POST", f"{API}/audiences")
 
 
-def test_failed_file_processing_is_an_error(upload: UploadFile, headers_for: Any) -> None:
+def test_failed_file_processing_is_an_error(upload: UploadFile) -> None:
     router = Router()
     file_flow(router)
     router.add("GET", f"{API}/files/file_1", respond(200, {"id": "file_1", "upload_status": "failed"}))
@@ -169,7 +169,7 @@ def test_failed_file_processing_is_an_error(upload: UploadFile, headers_for: Any
         whop(router).create(spec("whop"), upload, idempotency_key="k")
 
 
-def test_partial_is_returned_with_message_and_failed_raises(upload: UploadFile, headers_for: Any) -> None:
+def test_partial_is_returned_with_message_and_failed_raises(upload: UploadFile) -> None:
     router = Router()
     file_flow(router)
     router.add("POST", f"{API}/audiences", respond(201, audience("pending")))
@@ -187,7 +187,7 @@ def test_partial_is_returned_with_message_and_failed_raises(upload: UploadFile, 
         whop(router).create(spec("whop"), upload, idempotency_key="k")
 
 
-def test_polling_is_bounded_in_time(upload: UploadFile, headers_for: Any) -> None:
+def test_polling_is_bounded_in_time(upload: UploadFile) -> None:
     router, clock = Router(), FakeClock()
     file_flow(router)
     router.add("POST", f"{API}/audiences", respond(201, audience("pending")))
@@ -199,7 +199,7 @@ def test_polling_is_bounded_in_time(upload: UploadFile, headers_for: Any) -> Non
     assert sum(clock.sleeps) <= 60.0 + 1
 
 
-def test_append_members_adds_people_with_key_and_waits(upload: UploadFile, headers_for: Any) -> None:
+def test_append_members_adds_people_with_key_and_waits(upload: UploadFile) -> None:
     router = Router()
     file_flow(router)
     router.add("POST", f"{API}/audiences/adaud_1/add_people", respond(200, audience("processing")))
@@ -254,7 +254,7 @@ def test_rename_and_delete() -> None:
     assert router.calls("PATCH", f"{API}/audiences/adaud_1")[0].json() == {"name": "New"}
 
 
-def test_mapping_without_email_or_phone_is_refused(upload: UploadFile, headers_for: Any) -> None:
+def test_mapping_without_email_or_phone_is_refused(upload: UploadFile) -> None:
     router = Router()
     with pytest.raises(CapabilityError, match="email or phone"):
         whop(router).create(spec("whop", {"first_name": "First"}), upload, idempotency_key="k")

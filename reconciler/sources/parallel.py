@@ -66,13 +66,11 @@ def map_chunks(
         if len(head) > inline_chunks:
             break
     else:  # the whole source fits in the inline budget
-        for chunk in head:
+        for chunk in _chain(head, iter(())):
             yield func(context, chunk)
         return
     if workers <= 1:
-        for chunk in head:
-            yield func(context, chunk)
-        for chunk in chunks:
+        for chunk in _chain(head, chunks):
             yield func(context, chunk)
         return
     mp = multiprocessing.get_context(start_method())
@@ -95,6 +93,7 @@ def map_chunks(
 
 
 def _chain(head: list[T], rest: Iterator[T]) -> Iterator[T]:
+    """`head` then `rest`, dropping each of head's chunks once handed out (memory stays flat)."""
     head.reverse()
     while head:
         yield head.pop()

@@ -29,6 +29,7 @@ from reconciler.sources.normalise import (
 from reconciler.sources.parallel import map_chunks
 from reconciler.sources.records import Block, Indexes, block_rows, read_headers, source_blocks
 from reconciler.sources.render import render_upload, upload_headers
+from reconciler.sources.seen import TagSet, identity_tags, new_tag_key
 
 __all__ = [
     "fingerprint",
@@ -77,10 +78,12 @@ def _scan_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> _Chun
     return _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), rows, issues)
 
 
-def _members_chunk(context: tuple[RowRules, Indexes], block: Block) -> list[Member]:
-    rules, indexes = context
+def _members_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> tuple[list[Member], np.ndarray]:
+    """The chunk's valid members and the 64-bit identity tag of each (see `seen.identity_tags`)."""
+    rules, indexes, tag_key = context
     results = (normalise_row(row, rules) for row in block_rows(block, indexes))
-    return [m for m in results if isinstance(m, Member)]
+    members = [m for m in results if isinstance(m, Member)]
+    return members, identity_tags([m.identity() for m in members], tag_key)
 
 
 def _file_sha256(spec: AudienceSpec) -> str:
@@ -128,15 +131,16 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
 
 
 def iter_members(spec: AudienceSpec, *, workers: int | None = None) -> Iterator[Member]:
-    """Valid, de-duplicated members in source order, normalised exactly as `scan_source` does."""
-    seen: set[bytes] = set()
+    """Valid, de-duplicated members in source order, normalised exactly as `scan_source` does.
+
+    Memory stays flat in the member count: the identities seen so far are kept as sorted 64-bit
+    tags (`seen.TagSet`, 8 bytes a member), checked a block at a time."""
+    seen = TagSet()
     with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
-        for members in map_chunks(_members_chunk, (_rules(spec), indexes), blocks, workers):
-            for member in members:
-                tag = hashlib.blake2b(member.identity().encode("utf-8"), digest_size=16).digest()
-                if tag not in seen:
-                    seen.add(tag)
-                    yield member
+        context = (_rules(spec), indexes, new_tag_key())
+        for members, tags in map_chunks(_members_chunk, context, blocks, workers):
+            for index in seen.first_new(tags).tolist():
+                yield members[index]
 
 
 def write_rejects(scan: SourceScan, dest: Path) -> None:

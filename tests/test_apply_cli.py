@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apply_support import Project, cli, emulator_env, fast_providers, make_project, mutations, person
+from apply_support import Project, cli, make_project, mutations, person
 
 from reconciler.emulator import Emulator
-
-
-@pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    fast_providers(monkeypatch)
-    with Emulator(port=0) as em, emulator_env(em):
-        yield em
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from reconciler.executor import Journal, ProviderPool, settle_pending
 from reconciler.executor.journal import IntentSpec
 from reconciler.executor.step import create_details
 from reconciler.sources import iter_members, render_upload
-
-
-@pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    fast_providers(monkeypatch)
-    with Emulator(port=0) as em, emulator_env(em):
-        yield em
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from emulator_support import ISO_7, auth, csv_bytes, xlsx_bytes
@@ -11,18 +9,6 @@ from emulator_support import ISO_7, auth, csv_bytes, xlsx_bytes
 from reconciler.emulator import Emulator
 
 ERROR_KEYS = {"status", "description", "response_time"}
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as e:
-        yield e
-
-
-@pytest.fixture
-def c() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 def create(c: httpx.Client, emu: Emulator, name: str, data: bytes, filename: str = "a.csv") -> httpx.Response:

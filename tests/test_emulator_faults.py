@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,12 +12,6 @@ from emulator_support import ACCOUNT, auth, csv_bytes, whop_create, whop_file
 from reconciler.emulator import Emulator, Faults
 
 LIST_PATHS = {"commbox": "/audiences", "whop": "/audiences?account_id=biz_test", "smallest": "/audience"}
-
-
-@pytest.fixture
-def c() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 def statuses(c: httpx.Client, emu: Emulator, provider: str, n: int) -> list[int]:

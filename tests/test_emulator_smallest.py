@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,18 +17,6 @@ DUPLICATE = (
     "Some phone numbers in your CSV already exist in this audience. "
     "Please remove duplicate entries and try again."
 )
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as e:
-        yield e
-
-
-@pytest.fixture
-def c() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=20) as client:
-        yield client
 
 
 def phones(n: int, start: int = 0) -> list[list[str]]:

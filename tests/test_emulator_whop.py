@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from emulator_support import ACCOUNT, auth, csv_bytes, whop_create, whop_file, whop_get, whop_wait, xlsx_bytes
@@ -31,18 +29,6 @@ MEMBERS = csv_bytes(
     ["email", "phone", "first"],
     [["a@x.io", "+15550000001", "Ann"], ["", "+15550000002", "Bo"], ["c@x.io", "", "Cy"], ["", "", "Nobody"]],
 )
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as e:
-        yield e
-
-
-@pytest.fixture
-def c() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 def new_file(c: httpx.Client, emu: Emulator, filename: str = "m.csv") -> dict:

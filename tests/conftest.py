@@ -1,0 +1,48 @@
+"""Fixtures shared by the emulator, provider and apply tests.
+
+Imports happen inside the fixtures, so a module that is broken mid-edit fails only the tests that
+use it, not the collection of every test file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    import httpx
+
+    from reconciler.emulator import Emulator
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """A fault-free emulator of the three providers on a free loopback port."""
+    from reconciler.emulator import Emulator
+
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def c() -> Iterator[httpx.Client]:
+    """A plain HTTP client for talking to the emulator directly."""
+    import httpx
+
+    with httpx.Client(timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """An emulator this process's provider environment points at, with fast provider retries
+    (for tests that run `reconciler apply` in-process)."""
+    from apply_support import emulator_env, fast_providers
+
+    from reconciler.emulator import Emulator
+
+    fast_providers(monkeypatch)
+    with Emulator(port=0) as em, emulator_env(em):
+        yield em

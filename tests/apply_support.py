@@ -6,6 +6,7 @@ import io
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -106,6 +107,38 @@ def make_project(root: Path, sizes: Mapping[str, int] | None = None) -> Project:
     project = Project(root, json.loads(json.dumps(BASE_AUDIENCES)), rows)
     project.write()
     return project
+
+
+def make_six(root: Path, base_rows: int, b_rows: range) -> Project:
+    """The three base audiences (`base_rows` members each) plus a "B" twin of each at the same
+    provider (key `<key>-b`, name `<name> B`) whose members are `person(i)` for i in `b_rows`."""
+    project = make_project(root, {"vip.csv": base_rows, "buyers.csv": base_rows, "callers.csv": base_rows})
+    for key in ("vip", "buyers", "callers"):
+        spec = dict(project.audiences[key])
+        spec["name"] += " B"
+        spec["source"] = spec["source"].replace(".csv", "_b.csv")
+        project.audiences[f"{key}-b"] = spec
+        project.rows[Path(spec["source"]).name] = [person(i) for i in b_rows]
+    project.write()
+    return project
+
+
+def check_exactly_once(project: Project, emulator: Emulator, *, forgotten: int | None = None) -> None:
+    """No intent pending, no audience name twice at any provider, every state id at its provider;
+    with `forgotten`, exactly that many unmanaged audiences at CommBox and none elsewhere."""
+    state = project.state_doc()
+    assert state["intents"] == []
+    for provider in ("commbox", "whop", "smallest"):
+        listed = emulator.audiences(provider)
+        names = Counter(str(a["name"]) for a in listed)
+        assert all(n == 1 for n in names.values()), f"{provider} holds duplicates: {names}"
+        ids = {str(a.get("id") or a.get("_id")) for a in listed}
+        managed = {v["provider_id"] for v in state["audiences"].values() if v["provider"] == provider}
+        assert managed <= ids, f"{provider}: state ids missing at the provider"
+        if forgotten is not None:
+            extra = len(ids - managed)
+            # Nothing orphaned: only CommBox keeps audiences it cannot delete (forgotten, reported).
+            assert extra == (forgotten if provider == "commbox" else 0), f"{provider}: {extra} unmanaged"
 
 
 def fast_sleep(seconds: float) -> None:

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from apply_support import Project, cli, emulator_env, fast_providers, make_project, person
+from apply_support import Project, check_exactly_once, cli, emulator_env, fast_providers, make_six, person
 
 from reconciler.emulator import Emulator, Faults
 
 # 30% of API requests misbehave: throttled, server errors, dropped before or after processing.
 FAULTS = Faults(rate_429=0.10, rate_5xx=0.10, rate_drop=0.05, drop_after_processing=0.05, retry_after=0)
-
-
-def _six_audiences(root: Path) -> Project:
-    project = make_project(root, {"vip.csv": 8, "buyers.csv": 8, "callers.csv": 8})
-    for key in ("vip", "buyers", "callers"):
-        spec = dict(project.audiences[key])
-        spec["name"] += " B"
-        spec["source"] = spec["source"].replace(".csv", "_b.csv")
-        project.audiences[f"{key}-b"] = spec
-        project.rows[Path(spec["source"]).name] = [person(i) for i in range(20, 26)]
-    project.write()
-    return project
 
 
 def _converge(project: Project, tries: int = 8) -> list[int]:
@@ -37,22 +24,10 @@ def _converge(project: Project, tries: int = 8) -> list[int]:
     raise AssertionError(f"did not converge in {tries} runs: exit codes {codes}")
 
 
-def _check_exactly_once(project: Project, emulator: Emulator) -> None:
-    audiences = project.state_doc()["audiences"]
-    for provider in ("commbox", "whop", "smallest"):
-        listed = emulator.audiences(provider)
-        names = Counter(str(a["name"]) for a in listed)
-        assert all(n == 1 for n in names.values()), f"duplicates at {provider}: {names}"
-        ids = {str(a.get("id") or a.get("_id")) for a in listed}
-        managed = {v["provider_id"] for v in audiences.values() if v["provider"] == provider}
-        assert managed <= ids
-    assert project.state_doc()["intents"] == []
-
-
 @pytest.mark.slow
 def test_apply_converges_under_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fast_providers(monkeypatch)
-    project = _six_audiences(tmp_path)
+    project = make_six(tmp_path, 8, range(20, 26))
     with Emulator(port=0, faults=FAULTS, seed=7) as emulator, emulator_env(emulator):
         _converge(project)
         # Now change members of every audience (each provider's update strategy) and rename two.
@@ -67,7 +42,7 @@ def test_apply_converges_under_faults(tmp_path: Path, monkeypatch: pytest.Monkey
         faulty = [r for r in api if r.fault and r.fault != "slow"]
         assert len(faulty) >= 8 and len(faulty) / len(api) >= 0.15, (len(faulty), len(api))  # they happened
         emulator.faults = Faults()
-        _check_exactly_once(project, emulator)
+        check_exactly_once(project, emulator)
         assert len(project.state_doc()["audiences"]) == 6
         assert cli("plan", "--detailed-exitcode", *project.args()).code == 0
         callers = project.state_doc()["audiences"]["callers"]["provider_id"]

@@ -12,11 +12,10 @@ import random
 import signal
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from apply_support import Project, emulator_env, fast_providers, make_project, person
+from apply_support import Project, check_exactly_once, emulator_env, fast_providers, make_six, person
 
 from reconciler.cli import main
 from reconciler.emulator import Emulator, Faults
@@ -24,18 +23,6 @@ from reconciler.emulator import Emulator, Faults
 KILLS_PER_PHASE = 7  # runs killed mid-way in each of the three phases
 ATTEMPTS_PER_PHASE = 14
 TIME_BUDGET = 40.0  # seconds of killing, at most
-
-
-def _project(root: Path) -> Project:
-    project = make_project(root, {"vip.csv": 12, "buyers.csv": 12, "callers.csv": 12})
-    for key in ("vip", "buyers", "callers"):
-        spec = dict(project.audiences[key])
-        spec["name"] += " B"
-        spec["source"] = spec["source"].replace(".csv", "_b.csv")
-        project.audiences[f"{key}-b"] = spec
-        project.rows[Path(spec["source"]).name] = [person(i) for i in range(30, 40)]
-    project.write()
-    return project
 
 
 def _second_version(project: Project) -> None:
@@ -136,27 +123,12 @@ class Runs:
         return os.waitstatus_to_exitcode(status), out.read_text(encoding="utf-8")
 
 
-def _check(project: Project, emulator: Emulator, forgotten: int) -> None:
-    state = project.state_doc()
-    assert state["intents"] == []
-    for provider in ("commbox", "whop", "smallest"):
-        listed = emulator.audiences(provider)
-        names = Counter(str(a["name"]) for a in listed)
-        assert all(n == 1 for n in names.values()), f"{provider} holds duplicates: {names}"
-        ids = {str(a.get("id") or a.get("_id")) for a in listed}
-        managed = {v["provider_id"] for v in state["audiences"].values() if v["provider"] == provider}
-        assert managed <= ids, f"{provider}: state ids missing at the provider"
-        extra = len(ids - managed)
-        # Nothing orphaned: only CommBox keeps audiences it cannot delete (forgotten, reported).
-        assert extra == (forgotten if provider == "commbox" else 0), f"{provider}: {extra} unmanaged"
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_points_never_duplicates_or_loses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(int(os.environ.get("RECONCILER_KILL_SEED", "20261123")))
-    project = _project(tmp_path / "project")
+    project = make_six(tmp_path / "project", 12, range(30, 40))
     began = time.monotonic()
     fast_providers(monkeypatch)
     with Emulator(port=0, faults=Faults(latency=0.05)) as emulator, emulator_env(emulator):
@@ -188,7 +160,7 @@ def _phases(runs: Runs, project: Project, emulator: Emulator, rng: random.Random
             )
         code, output = runs.complete()
         assert code == 0 and "Traceback" not in output, output
-        _check(project, emulator, forgotten=phase - 1)  # vip-b forgotten, then vip's old one
+        check_exactly_once(project, emulator, forgotten=phase - 1)  # vip-b forgotten, then vip's old one
         code, output = runs.complete("plan")
         assert code == 0, output
     assert runs.kills >= 12, f"only {runs.kills} runs were killed mid-way"  # typically 18-21

@@ -44,10 +44,7 @@ class CommBox(HTTPProvider):
 
     def read(self, audience_id: str) -> RemoteAudience | None:
         """The audience with this id from the listing, or None."""
-        for audience in self.list_audiences():
-            if audience.id == str(audience_id):
-                return audience
-        return None
+        return next((a for a in self.list_audiences() if a.id == str(audience_id)), None)
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -82,10 +82,7 @@ class Whop(HTTPProvider):
         """GET /audiences?account_id=…&audience_id=…; None when the account has no such audience."""
         params = {"account_id": self.account_id, "audience_id": audience_id}
         body = self._object(self.http.get_json("/audiences", params=params), "GET /audiences")
-        for audience in self._audiences(body):
-            if audience.id == audience_id:
-                return audience
-        return None
+        return next((a for a in self._audiences(body) if a.id == audience_id), None)
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -8,244 +8,59 @@ of every message and log line. Uploads are streamed from disk, never read whole 
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from reconciler import __version__
 from reconciler.errors import AuthError, NotFoundError, ProviderError
-from reconciler.masking import mask_email, mask_phone
+from reconciler.providers.answers import (
+    as_int,
+    json_body,
+    mask_pii,
+    parse_timestamp,
+    provider_message,
+    redact,
+)
 from reconciler.providers.base import Progress
+from reconciler.providers.env import (
+    DEFAULT_TIMEOUT,
+    PROVIDER_ENV,
+    USER_AGENT,
+    ProviderEnv,
+    build_client,
+    resolve_base_url,
+    resolve_token,
+)
+from reconciler.providers.retry import RetryPolicy, parse_retry_after
+from reconciler.providers.upload import FilePart, _CountingReader
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "PROVIDER_ENV",
+    "USER_AGENT",
+    "FilePart",
+    "ProviderEnv",
+    "ProviderHTTP",
+    "RetryPolicy",
+    "as_int",
+    "build_client",
+    "json_body",
+    "mask_pii",
+    "parse_retry_after",
+    "parse_timestamp",
+    "provider_message",
+    "redact",
+    "resolve_base_url",
+    "resolve_token",
+]
 
 log = logging.getLogger("reconciler.http")
-
-USER_AGENT = f"reconciler/{__version__}"
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
-MAX_MESSAGE_CHARS = 300
-
-
-@dataclass(frozen=True)
-class ProviderEnv:
-    """Where a provider's token and base URL come from."""
-
-    display: str  # "CommBox"
-    token_var: str
-    base_url_var: str
-    default_base_url: str
-
-
-PROVIDER_ENV: dict[str, ProviderEnv] = {
-    "commbox": ProviderEnv("CommBox", "COMMBOX_API_TOKEN", "COMMBOX_BASE_URL", "https://api.commbox.io/"),
-    "whop": ProviderEnv("Whop", "WHOP_API_KEY", "WHOP_BASE_URL", "https://api.whop.com/api/v1"),
-    "smallest": ProviderEnv(
-        "Smallest AI", "SMALLEST_API_KEY", "SMALLEST_BASE_URL", "https://api.smallest.ai/atoms/v1"
-    ),
-}
-
-
-def build_client(timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
-    """The one factory for provider HTTP clients: timeouts and User-Agent, no credentials."""
-    return httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT}, follow_redirects=False)
-
-
-def resolve_token(provider: str, env: Mapping[str, str]) -> str:
-    """The provider's bearer token from `env`; AuthError naming the variable when it is missing."""
-    spec = PROVIDER_ENV[provider]
-    token = (env.get(spec.token_var) or "").strip()
-    if not token:
-        raise AuthError(
-            f"{spec.token_var} is not set; export your {spec.display} API token in it", provider=provider
-        )
-    return token
-
-
-def resolve_base_url(provider: str, settings: Mapping[str, object], env: Mapping[str, str]) -> str:
-    """Base URL: provider settings `base_url`, else the *_BASE_URL variable, else the public API."""
-    spec = PROVIDER_ENV[provider]
-    configured = settings.get("base_url")
-    if isinstance(configured, str) and configured.strip():
-        return configured.strip()
-    return (env.get(spec.base_url_var) or "").strip() or spec.default_base_url
-
-
-# --------------------------------------------------------------------------- retry policy
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter, bounded in attempts and total time.
-
-    The n-th retry waits `min(max_delay, base_delay * 2**(n-1))` scaled by a factor drawn from
-    `[1 - jitter, 1]`, unless the provider said how long to wait (Retry-After, retry-after-ms or a
-    `retry_after` body field), which is honoured up to `max_retry_after` seconds.
-    """
-
-    max_attempts: int = 6
-    max_elapsed: float = 120.0
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    jitter: float = 0.25
-    max_retry_after: float = 60.0
-    extra_statuses: frozenset[int] = frozenset()  # beyond 429 and 5xx (Whop: 408, 409)
-    rand: Callable[[], float] = field(default=random.random, compare=False, repr=False)
-
-    def retryable(self, status: int) -> bool:
-        """Whether an HTTP status is worth another attempt."""
-        return status == 429 or status >= 500 or status in self.extra_statuses
-
-    def backoff(self, retry: int) -> float:
-        """The jittered wait before retry number `retry` (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, retry - 1))
-        return ceiling * (1.0 - self.jitter * self.rand())
-
-
-def parse_retry_after(headers: Mapping[str, str], body: object, now: float) -> float | None:
-    """Seconds the server asked us to wait: `retry-after-ms`, `Retry-After` (seconds or HTTP date,
-    relative to the wall clock `now`), or a JSON body's `retry_after`; None when absent or unusable."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    millis = _to_float(lowered.get("retry-after-ms"))
-    if millis is not None:
-        return millis / 1000.0
-    raw = lowered.get("retry-after")
-    if raw is not None:
-        seconds = _to_float(raw)
-        if seconds is not None:
-            return seconds
-        try:
-            when = email.utils.parsedate_to_datetime(raw.strip())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            when = None
-        if when is not None and when.tzinfo is not None:
-            return max(0.0, when.timestamp() - now)
-    if isinstance(body, dict):
-        seconds = _to_float(body.get("retry_after"))
-        if seconds is not None:
-            return seconds
-    return None
-
-
-def _to_float(value: object) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    if number != number or number < 0 or number == float("inf"):
-        return None
-    return number
-
-
-# --------------------------------------------------------------------------- messages and redaction
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
-
-
-def mask_pii(text: str) -> str:
-    """Mask anything in a provider message that looks like a phone number or e-mail address."""
-    text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced by '***'."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def provider_message(provider: str, body: object) -> str | None:
-    """The human message in a provider's error body: CommBox `description`, Whop `error.message`,
-    Smallest `errors[]`. None when the body carries none."""
-    if not isinstance(body, dict):
-        return None
-    parts: list[str] = []
-    error = body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        parts.append(error["message"])
-    elif isinstance(error, str):
-        parts.append(error)
-    errors = body.get("errors")
-    if isinstance(errors, list):
-        for item in errors:
-            if isinstance(item, str):
-                parts.append(item)
-            elif isinstance(item, dict) and isinstance(item.get("message"), str):
-                parts.append(item["message"])
-    for key in ("description", "message"):
-        if not parts and isinstance(body.get(key), str):
-            parts.append(body[key])
-    text = "; ".join(p.strip() for p in parts if p and p.strip())
-    if not text:
-        return None
-    if len(text) > MAX_MESSAGE_CHARS:
-        text = text[: MAX_MESSAGE_CHARS - 1] + "…"
-    return text
-
-
-def json_body(response: httpx.Response) -> object:
-    """The response's JSON, or None when it is not JSON."""
-    try:
-        return response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-# --------------------------------------------------------------------------- uploads
-
-
-@dataclass(frozen=True)
-class FilePart:
-    """A file sent from disk: a multipart field (`field` set) or the whole raw body (`field` None)."""
-
-    path: Path
-    field: str | None = None
-    filename: str | None = None
-    content_type: str = "text/csv"
-
-
-class _CountingReader:
-    """A read-only binary file wrapper that reports bytes read; keeps fileno/seek for httpx."""
-
-    def __init__(self, raw: IO[bytes], size: int, progress: Progress | None) -> None:
-        self._raw = raw
-        self._size = size
-        self._progress = progress
-        self._done = 0
-
-    def read(self, n: int = -1) -> bytes:
-        chunk = self._raw.read(n)
-        self._done += len(chunk)
-        if self._progress is not None and chunk:
-            self._progress(self._done, self._size)
-        return chunk
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.read(65_536):
-            yield chunk
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        pos = self._raw.seek(offset, whence)
-        self._done = pos
-        return pos
-
-    def tell(self) -> int:
-        return self._raw.tell()
 
 
 # --------------------------------------------------------------------------- the session
@@ -574,39 +389,3 @@ def _transport_text(failure: httpx.TransportError | None) -> str:
 
 def _what(response: httpx.Response | None, failure: httpx.TransportError | None) -> str:
     return f"HTTP {response.status_code}" if response is not None else _transport_text(failure)
-
-
-
-# --------------------------------------------------------------------------- answer parsing helpers
-
-
-def as_int(value: object) -> int | None:
-    """An integer from an int or a numeric string ("200"); None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
-def parse_timestamp(value: object) -> float | None:
-    """Seconds since the epoch from a Unix timestamp (s or ms) or an ISO 8601 string (naive = UTC)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-        return number / 1000.0 if number > 1e11 else number
-    if isinstance(value, str) and value.strip():
-        text = value.strip()
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return when.timestamp()
-    return None

@@ -74,6 +74,24 @@ class _Landed(Generic[T]):
     value: T
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One API request to send (with retries): `path` is the full URL when `external`."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    json: object = None
+    data: Mapping[str, str] | None = None
+    file: FilePart | None = None
+    headers: Mapping[str, str] | None = None
+    external: bool = False
+
+    @property
+    def label(self) -> str:
+        return "upload PUT" if self.external else f"{self.method} {self.path}"
+
+
 # Transport failures where the request certainly never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -128,10 +146,8 @@ class ProviderHTTP:
         GET/PUT/PATCH/DELETE retry freely. A POST retries only when `post="safe"` (it carries an
         idempotency key or is idempotent by nature); otherwise only when it surely never arrived.
         """
-        result = self._call(
-            method, path, params=params, json=json, data=data, file=file, headers=headers,
-            mode=post, landed=None, progress=progress,
-        )
+        call = _Call(method, path, params=params, json=json, data=data, file=file, headers=headers)
+        result = self._call(call, mode=post, landed=None, progress=progress)
         assert isinstance(result, httpx.Response)
         return result
 
@@ -152,10 +168,8 @@ class ProviderHTTP:
     ) -> T:
         """A create POST without idempotency key: when an attempt's outcome is unknown (lost answer,
         5xx), wait, call `landed()` to read back; a found object is returned, else the POST retries."""
-        result = self._call(
-            "POST", path, params=None, json=json, data=data, file=file, headers=None,
-            mode="checked", landed=landed, progress=progress,
-        )
+        call = _Call("POST", path, json=json, data=data, file=file)
+        result = self._call(call, mode="checked", landed=landed, progress=progress)
         if isinstance(result, _Landed):
             return result.value
         return parse(result)
@@ -167,10 +181,8 @@ class ProviderHTTP:
 
         Returns the final response whatever its status (the caller decides what a 403 means);
         5xx, 429 and connection errors are retried."""
-        result = self._call(
-            "PUT", url, params=None, json=None, data=None, file=FilePart(path), headers=headers,
-            mode="safe", landed=None, progress=progress, external=True,
-        )
+        call = _Call("PUT", url, file=FilePart(path), headers=headers, external=True)
+        result = self._call(call, mode="safe", landed=None, progress=progress)
         assert isinstance(result, httpx.Response)
         return result
 
@@ -198,37 +210,23 @@ class ProviderHTTP:
         return redact(text, [self._token])
 
     def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None,
-        json: object,
-        data: Mapping[str, str] | None,
-        file: FilePart | None,
-        headers: Mapping[str, str] | None,
-        mode: PostMode,
-        landed: Callable[[], Any] | None,
-        progress: Progress | None,
-        external: bool = False,
+        self, call: _Call, *, mode: PostMode, landed: Callable[[], Any] | None, progress: Progress | None
     ) -> httpx.Response | _Landed[Any]:
         policy = self.policy
         started = self.clock()
-        label = "upload PUT" if external else f"{method} {path}"
-        is_post = method.upper() == "POST"
+        label = call.label
+        is_post = call.method.upper() == "POST"
         attempt = 0
         while True:
             attempt += 1
             response: httpx.Response | None = None
             failure: httpx.TransportError | None = None
             try:
-                response = self._send_once(
-                    method, path, params, json, data, file, headers, progress, external
-                )
+                response = self._send_once(call, progress)
             except httpx.TransportError as exc:
                 failure = exc
             if response is not None:
-                if response.is_success or (external and not policy.retryable(response.status_code)):
+                if response.is_success or (call.external and not policy.retryable(response.status_code)):
                     return response
                 if not policy.retryable(response.status_code):
                     raise self._status_error(response, label)
@@ -266,48 +264,34 @@ class ProviderHTTP:
                 if give_up:
                     raise self._give_up(label, response, failure, attempt, hint)
 
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        json_data: object,
-        data: Mapping[str, str] | None,
-        file: FilePart | None,
-        headers: Mapping[str, str] | None,
-        progress: Progress | None,
-        external: bool,
-    ) -> httpx.Response:
-        if external:
-            all_headers = dict(headers or {})
-            url = path
+    def _send_once(self, call: _Call, progress: Progress | None) -> httpx.Response:
+        if call.external:
+            headers = dict(call.headers or {})
+            url = call.path
         else:
-            all_headers = {
+            headers = {
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
                 **self._headers,
-                **(headers or {}),
+                **(call.headers or {}),
                 "Authorization": f"Bearer {self._token}",
             }
-            url = self._url(path)
-        kwargs: dict[str, Any] = {"params": params, "headers": all_headers}
-        if json_data is not None:
-            kwargs["json"] = json_data
-        if file is None:
-            if data is not None:
-                kwargs["data"] = data
-            return self._send(method, url, kwargs, external)
-        size = file.path.stat().st_size
+            url = self._url(call.path)
+        kwargs: dict[str, Any] = {"params": call.params, "headers": headers}
+        if call.json is not None:
+            kwargs["json"] = call.json
+        if call.data is not None and (call.file is None or call.file.field is not None):
+            kwargs["data"] = call.data  # form fields (alone or beside a multipart file), never with a raw body
+        if call.file is None:
+            return self._send(call.method, url, kwargs, call.external)
+        file = call.file
         with open(file.path, "rb") as raw:
-            reader = _CountingReader(raw, size, progress)
+            reader = _CountingReader(raw, file.path.stat().st_size, progress)
             if file.field is None:
                 kwargs["content"] = reader
             else:
-                name = file.filename or file.path.name
-                kwargs["files"] = {file.field: (name, reader, file.content_type)}
-                if data is not None:
-                    kwargs["data"] = data
-            return self._send(method, url, kwargs, external)
+                kwargs["files"] = {file.field: (file.filename or file.path.name, reader, file.content_type)}
+            return self._send(call.method, url, kwargs, call.external)
 
     def _send(self, method: str, url: str, kwargs: dict[str, Any], external: bool) -> httpx.Response:
         request = self.client.build_request(method, url, **kwargs)

@@ -281,7 +281,7 @@ class ProviderHTTP:
         if call.json is not None:
             kwargs["json"] = call.json
         if call.data is not None and (call.file is None or call.file.field is not None):
-            kwargs["data"] = call.data  # form fields (alone or beside a multipart file), never with a raw body
+            kwargs["data"] = call.data  # form fields, alone or beside a multipart file (not a raw body)
         if call.file is None:
             return self._send(call.method, url, kwargs, call.external)
         file = call.file

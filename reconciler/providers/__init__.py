@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,31 +47,29 @@ def make_provider(
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name}: base URL {base_url!r} is not an http(s) URL")
-    owns = client is None
-    http_client = client if client is not None else build_client()
+    account = ""
     if name == "whop":
-        from reconciler.providers.whop import API_VERSION_DATE, Whop
-
-        account = settings.get("account_id") or env.get("WHOP_ACCOUNT_ID") or ""
-        if not isinstance(account, str) or not account.strip():
+        raw = settings.get("account_id") or env.get("WHOP_ACCOUNT_ID") or ""
+        account = raw.strip() if isinstance(raw, str) else ""
+        if not account:
             raise ConfigError(
                 "whop: no account id; set providers.whop.account_id in the declaration or WHOP_ACCOUNT_ID"
             )
-        http = ProviderHTTP(
-            name,
-            token=token,
-            base_url=base_url,
-            client=http_client,
+    owns = client is None
+    http_client = client if client is not None else build_client()
+    http = partial(ProviderHTTP, name, token=token, base_url=base_url, client=http_client, sleep=sleep)
+    if name == "whop":
+        from reconciler.providers.whop import API_VERSION_DATE, Whop
+
+        whop_http = http(
             policy=RetryPolicy(extra_statuses=frozenset({408, 409})),
-            sleep=sleep,
             headers={"Api-Version-Date": API_VERSION_DATE},
         )
-        return Whop(http, account.strip(), owns_client=owns)
-    http = ProviderHTTP(name, token=token, base_url=base_url, client=http_client, sleep=sleep)
+        return Whop(whop_http, account, owns_client=owns)
     if name == "commbox":
         from reconciler.providers.commbox import CommBox
 
-        return CommBox(http, owns_client=owns)
+        return CommBox(http(), owns_client=owns)
     from reconciler.providers.smallest import Smallest
 
-    return Smallest(http, owns_client=owns)
+    return Smallest(http(), owns_client=owns)

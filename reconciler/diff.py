@@ -199,7 +199,10 @@ def _removed(key: str, entry: AudienceState) -> Change:
 
 
 def _existing(
-    key: str, want: Desired, entry: AudienceState, load_members: Callable[[AudienceState], MemberSet],
+    key: str,
+    want: Desired,
+    entry: AudienceState,
+    load_members: Callable[[AudienceState], MemberSet],
     replace_requested: bool,
 ) -> Change:
     spec, scan = want.spec, want.scan
@@ -219,66 +222,70 @@ def _existing(
     if not (members_differ or settings_differ or replace_requested):
         return change
 
-    added = removed = changed = 0
+    member_reasons: set[str] = set()
     if members_differ:
         before = load_members(entry)
         added, removed, changed = scan.members.diff(before)
         change.members = MemberCounts(len(before), scan.member_count, added, removed, changed)
-
-    reasons: set[str] = set()
-    if settings_differ:
-        new_record = settings_record(spec, want.settings)
-        old_record = entry.extra.get("settings")
-        if isinstance(old_record, dict):
-            change.attribute_changes = attribute_changes(old_record, new_record)
-            reasons |= {_RECORD_REASONS.get(path.split(".")[0], "settings_changed")
-                        for path in change.attribute_changes}
-        if entry.provider != spec.provider:
-            reasons.add("provider_changed")
-            moved = {"before": entry.provider, "after": spec.provider}
-            change.attribute_changes.setdefault("provider", moved)
-        if entry.name != spec.name:
-            reasons.add("name_changed")
-            change.attribute_changes.setdefault("name", {"before": entry.name, "after": spec.name})
-        if not reasons:  # digest moved but no record to explain it (state written by an older tool)
-            reasons.add("settings_changed")
-
-    member_reasons: set[str] = set()
-    if members_differ and (added or removed or changed):
-        member_reasons.add("members_changed")
-        if spec.provider == "whop" and (removed or changed):
-            counts = (("members_removed", removed), ("attributes_changed", changed))
-            member_reasons = {reason for reason, n in counts if n}
-
-    needs_replace = replace_requested or bool(reasons & {"provider_changed", "settings_changed",
-                                                         "description_changed"})
-    if "name_changed" in reasons and spec.provider != "whop":
-        needs_replace = True
-    if "columns_changed" in reasons and spec.provider != "commbox":
-        needs_replace = True
-    if "settings_changed" in reasons and spec.provider == "commbox" and not (reasons - {"settings_changed"}):
-        needs_replace = replace_requested  # CommBox has no audience settings: a PUT carries the new file
-    if spec.provider == "whop" and member_reasons & {"members_removed", "attributes_changed"}:
-        needs_replace = True
+        member_reasons = _member_reasons(spec.provider, added, removed, changed)
+    reasons = _settings_reasons(change, want, entry) if settings_differ else set()
 
     all_reasons = reasons | member_reasons | ({"replace_requested"} if replace_requested else set())
     change.reasons = _order(all_reasons)
-    if needs_replace:
+    if replace_requested or _needs_replace(spec.provider, reasons, member_reasons):
         change.action = Action.REPLACE
         change.strategy = _replace_strategy(entry.provider)
         if change.strategy == STRATEGY_CREATE_THEN_FORGET:
             change.warnings.append(_abandon_warning(entry))
-    elif not all_reasons:  # members digest moved but the sets are equal (e.g. re-ordered storage)
-        change.action = Action.NOOP
-    else:
+    elif all_reasons:
         change.action = Action.UPDATE
         change.strategy = _update_strategy(spec.provider, member_reasons, reasons)
+    # else: the member digest moved but the sets are equal (e.g. re-ordered storage): a no-op
     if spec.provider == "smallest" and scan.member_count > SMALLEST_MAX_MEMBERS:
         change.warnings.append(
             f"Smallest accepts at most {SMALLEST_MAX_MEMBERS:,} members an audience; "
             f"this source has {scan.member_count:,}"
         )
     return change
+
+
+def _member_reasons(provider: str, added: int, removed: int, changed: int) -> set[str]:
+    """Why the members changed; Whop (append-only) says which kind forces a replacement."""
+    if not (added or removed or changed):
+        return set()
+    if provider == "whop" and (removed or changed):
+        return {reason for reason, n in (("members_removed", removed), ("attributes_changed", changed)) if n}
+    return {"members_changed"}
+
+
+def _settings_reasons(change: Change, want: Desired, entry: AudienceState) -> set[str]:
+    """Why the settings digest moved; records the attribute-level changes on `change`."""
+    spec = want.spec
+    reasons: set[str] = set()
+    old_record = entry.extra.get("settings")
+    if isinstance(old_record, dict):
+        changes = attribute_changes(old_record, settings_record(spec, want.settings))
+        change.attribute_changes = changes
+        reasons |= {_RECORD_REASONS.get(path.split(".")[0], "settings_changed") for path in changes}
+    if entry.provider != spec.provider:
+        reasons.add("provider_changed")
+        change.attribute_changes.setdefault("provider", {"before": entry.provider, "after": spec.provider})
+    if entry.name != spec.name:
+        reasons.add("name_changed")
+        change.attribute_changes.setdefault("name", {"before": entry.name, "after": spec.name})
+    return reasons or {"settings_changed"}  # digest moved but no record explains it (older state)
+
+
+def _needs_replace(provider: str, reasons: set[str], member_reasons: set[str]) -> bool:
+    """Whether the provider can only carry these changes out by creating the audience anew."""
+    if provider == "commbox" and reasons == {"settings_changed"}:
+        return False  # CommBox has no audience settings: a PUT carries the new file
+    return bool(
+        reasons & {"provider_changed", "settings_changed", "description_changed"}
+        or ("name_changed" in reasons and provider != "whop")
+        or ("columns_changed" in reasons and provider != "commbox")
+        or (provider == "whop" and member_reasons & {"members_removed", "attributes_changed"})
+    )
 
 
 def _update_strategy(provider: str, member_reasons: set[str], reasons: set[str]) -> str:

@@ -101,8 +101,13 @@ def settings_record(spec: AudienceSpec, settings: Mapping[str, object]) -> dict[
 
 
 def settings_digest(spec: AudienceSpec, settings: Mapping[str, object]) -> str:
-    """sha256 of the canonical JSON of `settings_record`; the executor records it after apply."""
-    canonical = json.dumps(settings_record(spec, settings), sort_keys=True, separators=(",", ":"))
+    """The digest of `settings_record`; the executor records it after apply."""
+    return record_digest(settings_record(spec, settings))
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """sha256 of a settings record's canonical JSON."""
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -17,12 +17,11 @@ Finding kinds (stable codes, used in JSON output and as plan reasons):
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from reconciler.diff import record_digest
 from reconciler.errors import NotFoundError
 from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.state import AudienceState, Intent, State
@@ -196,15 +195,14 @@ def fold_findings(state: State, findings: list[Finding]) -> State:
 
 def _record_name(entry: AudienceState, name: str) -> None:
     """Record that the audience is now called `name` at its provider, in the entry's name, its settings
-    record and that record's digest (the same canonical JSON as `diff.settings_digest`), so the next
+    record and that record's digest (as `diff.settings_digest` computes it), so the next
     plan sees the difference from the declared name."""
     entry.name = name
     record = entry.extra.get("settings")
     if isinstance(record, dict):
         record = {**record, "name": name}
         entry.extra["settings"] = record
-        canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
-        entry.settings_digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        entry.settings_digest = record_digest(record)
     else:  # applied by a tool that kept no record: let the plan see settings as changed
         entry.settings_digest = ""
 

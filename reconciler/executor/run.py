@@ -8,6 +8,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -65,15 +66,13 @@ def execute(
     Up to `parallelism` changes run at once per provider. Every success is in state when this
     returns; nothing raises for a failed change (see the report). Ctrl-C stops starting new
     changes, lets running ones finish, and marks the rest not attempted."""
-    report_to = reporter or SilentReporter()
     changes = [c for c in plan.changes if c.action is not Action.NOOP]
     outcomes: dict[str, Outcome] = {}
-    halted: dict[str, str] = {}  # provider -> reason (auth failures stop further calls)
-    stop = threading.Event()
-    halted_lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="reconciler-apply-") as tmp:
+        run = _Run(declaration, scans, journal, pool, key, Path(tmp), reporter or SilentReporter())
         workers: dict[str, ThreadPoolExecutor] = {}
         futures: dict[Future[Outcome], Change] = {}
+        interrupted = False
         try:
             for change in changes:
                 if blocked and change.address in blocked:
@@ -83,35 +82,13 @@ def execute(
                     workers[change.provider] = ThreadPoolExecutor(
                         max_workers=max(1, parallelism), thread_name_prefix=f"apply-{change.provider}"
                     )
-
-                def job(change: Change = change) -> Outcome:
-                    if stop.is_set():
-                        return _skipped(change, "interrupted before it started")
-                    with halted_lock:
-                        reason = halted.get(change.provider)
-                    if reason:
-                        return _skipped(change, reason)
-                    outcome = _run_change(
-                        change, declaration, scans, journal, pool, key, Path(tmp), report_to
-                    )
-                    if outcome.status is Status.FAILED and outcome.message.startswith("auth: "):
-                        with halted_lock:
-                            halted.setdefault(
-                                change.provider,
-                                f"not attempted after {change.provider} rejected the credentials",
-                            )
-                        outcome.message = outcome.message.removeprefix("auth: ")
-                    return outcome
-
-                futures[workers[change.provider].submit(job)] = change
+                futures[workers[change.provider].submit(run.job, change)] = change
             wait(futures)
         except KeyboardInterrupt:
-            stop.set()
+            run.stop.set()
             for worker in workers.values():
                 worker.shutdown(wait=True, cancel_futures=True)
             interrupted = True
-        else:
-            interrupted = False
         finally:
             for worker in workers.values():
                 worker.shutdown(wait=True)
@@ -126,99 +103,111 @@ def execute(
 
 
 def _skipped(change: Change, reason: str) -> Outcome:
-    return Outcome(change.address, change.provider, change.action.value, Status.NOT_ATTEMPTED, reason)
+    return _outcome(change, Status.NOT_ATTEMPTED, reason)
 
 
-def _run_change(
-    change: Change,
-    declaration: Declaration,
-    scans: dict[str, SourceScan],
-    journal: Journal,
-    pool: ProviderPool,
-    key: bytes,
-    workdir: Path,
-    reporter: Reporter,
-) -> Outcome:
-    """Run one change and turn whatever happens into an Outcome (never raises)."""
-    began = time.monotonic()
-    reporter.started(change)
-    step: Step | None = None
-    try:
-        provider = pool.get(change.provider)
-        recorded = journal.entry(change.address)
-        old_provider = pool.get(recorded.provider) if recorded is not None else provider
+@dataclass
+class _Run:
+    """What every change of one run shares; `job` is called from the worker threads."""
+
+    declaration: Declaration
+    scans: dict[str, SourceScan]
+    journal: Journal
+    pool: ProviderPool
+    key: bytes
+    workdir: Path
+    reporter: Reporter
+    stop: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C
+    halted: dict[str, str] = field(default_factory=dict)  # provider -> why its changes are skipped
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def job(self, change: Change) -> Outcome:
+        """Run `change` unless the run was interrupted or its provider rejected the credentials."""
+        if self.stop.is_set():
+            return _skipped(change, "interrupted before it started")
+        with self.lock:
+            reason = self.halted.get(change.provider)
+        if reason:
+            return _skipped(change, reason)
+        return self.run_change(change)
+
+    def run_change(self, change: Change) -> Outcome:
+        """Run one change and turn whatever happens into an Outcome (never raises)."""
+        began = time.monotonic()
+        self.reporter.started(change)
+        step: Step | None = None
+        try:
+            step = self._step(change)
+            outcome = _outcome(change, Status.SUCCEEDED, strategy_for(change)(step), step)
+        except AuthError as exc:
+            with self.lock:  # the token is wrong: no more calls to this provider
+                self.halted.setdefault(
+                    change.provider, f"not attempted after {change.provider} rejected the credentials"
+                )
+            outcome = _outcome(change, Status.FAILED, exc.message, step)
+        except ReconcilerError as exc:
+            outcome = _outcome(change, Status.FAILED, exc.message, step)
+        except Exception as exc:  # a bug must not lose the report of the other changes
+            detail = traceback.format_exc() if os.environ.get("RECONCILER_DEBUG") else type(exc).__name__
+            outcome = _outcome(change, Status.FAILED, f"internal error (a bug in reconciler): {detail}", step)
+        if outcome.status is Status.FAILED:
+            self._settle_after_failure(outcome)
+        outcome.seconds = time.monotonic() - began
+        self.reporter.finished(outcome)
+        return outcome
+
+    def _step(self, change: Change) -> Step:
+        provider = self.pool.get(change.provider)
+        recorded = self.journal.entry(change.address)
 
         def progress(done: int, total: int | None) -> None:
-            return reporter.progress(change, done, total)
+            return self.reporter.progress(change, done, total)
 
-        step = Step(
+        return Step(
             change=change,
             provider=provider,
-            old_provider=old_provider,
-            journal=journal,
-            key=key,
-            workdir=workdir,
-            spec=declaration.audiences.get(change.address),
-            scan=scans.get(change.address),
-            provider_settings=pool.settings(change.provider),
+            old_provider=self.pool.get(recorded.provider) if recorded is not None else provider,
+            journal=self.journal,
+            key=self.key,
+            workdir=self.workdir,
+            spec=self.declaration.audiences.get(change.address),
+            scan=self.scans.get(change.address),
+            provider_settings=self.pool.settings(change.provider),
             progress=progress,
         )
-        message = strategy_for(change)(step)
-        outcome = Outcome(
-            change.address,
-            change.provider,
-            change.action.value,
-            Status.SUCCEEDED,
-            message,
-            warnings=step.warnings,
-            provider_id=step.provider_id,
-        )
-    except AuthError as exc:
-        outcome = _failed(change, f"auth: {exc.message}", step)
-    except ReconcilerError as exc:
-        outcome = _failed(change, exc.message, step)
-    except Exception as exc:  # a bug must not lose the report of the other changes
-        detail = traceback.format_exc() if os.environ.get("RECONCILER_DEBUG") else type(exc).__name__
-        outcome = _failed(change, f"internal error (a bug in reconciler): {detail}", step)
-    if outcome.status is Status.FAILED:
-        _settle_after_failure(outcome, journal, pool, scans)
-    outcome.seconds = time.monotonic() - began
-    reporter.finished(outcome)
-    return outcome
+
+    def _settle_after_failure(self, outcome: Outcome) -> None:
+        """A failed call may still have landed (its answer lost): settle the key's intents now by
+        reading the provider. When that shows the change was carried out, the outcome is a success."""
+        key, journal = outcome.key, self.journal
+        if not any(i.key == key for i in journal.pending()):
+            return
+        try:
+            result = settle_pending(journal, self.pool, self.scans, keys={key})
+        except ReconcilerError as exc:  # e.g. the state cannot be written: the next apply settles it
+            outcome.warnings.append(
+                f"could not settle after the failure ({exc.message}); the next apply will"
+            )
+            return
+        outcome.warnings.extend(line.removeprefix(f"{key}: ") for line in result.lines)
+        outcome.warnings.extend(f"{why}; the next apply will try again" for why in result.failed.values())
+        done = key in result.completed and key not in result.failed
+        if done and not any(i.key == key for i in journal.pending()):
+            outcome.warnings.insert(
+                0, f"the provider's answer was lost ({outcome.message}), but the change had landed"
+            )
+            outcome.status = Status.SUCCEEDED
+            entry = journal.entry(key)
+            outcome.provider_id = entry.provider_id if entry is not None else outcome.provider_id
+            outcome.message = "completed (confirmed by reading the provider)"
 
 
-def _settle_after_failure(
-    outcome: Outcome, journal: Journal, pool: ProviderPool, scans: dict[str, SourceScan]
-) -> None:
-    """A failed call may still have landed (its answer lost): settle the key's intents now by
-    reading the provider. When that shows the change was carried out, the outcome is a success."""
-    key = outcome.key
-    if not any(i.key == key for i in journal.pending()):
-        return
-    try:
-        result = settle_pending(journal, pool, scans, keys={key})
-    except ReconcilerError as exc:  # e.g. the state cannot be written: the next apply settles it
-        outcome.warnings.append(f"could not settle after the failure ({exc.message}); the next apply will")
-        return
-    outcome.warnings.extend(line.removeprefix(f"{key}: ") for line in result.lines)
-    outcome.warnings.extend(f"{reason}; the next apply will try again" for reason in result.failed.values())
-    done = key in result.completed and key not in result.failed
-    if done and not any(i.key == key for i in journal.pending()):
-        outcome.warnings.insert(
-            0, f"the provider's answer was lost ({outcome.message}), but the change had landed"
-        )
-        outcome.status = Status.SUCCEEDED
-        entry = journal.entry(key)
-        outcome.provider_id = entry.provider_id if entry is not None else outcome.provider_id
-        outcome.message = "completed (confirmed by reading the provider)"
-
-
-def _failed(change: Change, message: str, step: Step | None) -> Outcome:
+def _outcome(change: Change, status: Status, message: str, step: Step | None = None) -> Outcome:
     return Outcome(
         change.address,
         change.provider,
         change.action.value,
-        Status.FAILED,
+        status,
         message,
         warnings=step.warnings if step else [],
         provider_id=step.provider_id if step else None,

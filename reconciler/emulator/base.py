@@ -57,6 +57,7 @@ class ProviderApi(ABC):
     """One emulated provider: authenticates, routes, and words its errors its own way."""
 
     name: str = ""
+    store: dict[str, Any]  # audience id -> the provider's audience record (each has a `name`)
 
     def __init__(self, ctx: Context, token: str) -> None:
         self.ctx = ctx
@@ -111,9 +112,10 @@ class ProviderApi(ABC):
     def members(self, audience_id: str) -> list[dict[str, str]]:
         """Inspection: the members of one audience (raises KeyError if unknown)."""
 
-    @abstractmethod
     def rename(self, audience_id: str, name: str) -> None:
         """Test hook: rename behind the tool's back (KeyError if unknown)."""
+        with self.lock:
+            self.store[audience_id].name = name
 
     @abstractmethod
     def remove(self, audience_id: str) -> None:

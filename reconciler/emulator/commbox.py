@@ -180,10 +180,6 @@ class CommboxApi(ProviderApi):
             self.store[audience.id] = audience
         return audience.id
 
-    def rename(self, audience_id: str, name: str) -> None:
-        with self.lock:
-            self.store[audience_id].name = name
-
     def remove(self, audience_id: str) -> None:
         with self.lock:
             audience = self.store.pop(audience_id)

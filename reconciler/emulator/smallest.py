@@ -290,10 +290,6 @@ class SmallestApi(ProviderApi):
         with self.lock:
             self.store[audience_id].has_campaigns = value
 
-    def rename(self, audience_id: str, name: str) -> None:
-        with self.lock:
-            self.store[audience_id].name = name
-
     def remove(self, audience_id: str) -> None:
         with self.lock:
             del self.store[audience_id]

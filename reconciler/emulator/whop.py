@@ -313,10 +313,6 @@ class WhopApi(ProviderApi):
                     out.append({f: row[h] for f, h in mapping.items()})
         return out
 
-    def rename(self, audience_id: str, name: str) -> None:
-        with self.lock:
-            self.store[audience_id].name = name
-
     def remove(self, audience_id: str) -> None:
         with self.lock:
             self.store.pop(audience_id)

@@ -14,12 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.sources.members import MemberSet
-from reconciler.state import AudienceState, Intent, State, StateStore, utcnow_iso
-
-
-def utc_now() -> str:
-    """The current time as ISO 8601 UTC (as the state records it)."""
-    return utcnow_iso()
+from reconciler.state import AudienceState, Intent, State, StateStore
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from reconciler.errors import NotFoundError, ReconcilerError
-from reconciler.executor.journal import IntentSpec, Journal, utc_now
+from reconciler.executor.journal import IntentSpec, Journal
 from reconciler.executor.pool import ProviderPool
 from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.sources.members import SourceScan
-from reconciler.state import AudienceState, Intent
+from reconciler.state import AudienceState, Intent, utcnow_iso
 
 # How settling waits between reads (replaceable in tests).
 sleep: Callable[[float], None] = time.sleep
@@ -137,7 +137,7 @@ class _Settler:
             member_digest=str(details.get("member_digest", "")) if members is not None else "",
             member_count=int(details.get("member_count", 0)) if members is not None else 0,
             source_sha256=str(details.get("source_sha256", "")),
-            applied_at=utc_now(),
+            applied_at=utcnow_iso(),
             extra=dict(details.get("extra") or {}),
         )
         follow: list[IntentSpec] = []

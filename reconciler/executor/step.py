@@ -12,12 +12,12 @@ from typing import Any
 
 from reconciler.diff import applied_extra, settings_digest
 from reconciler.errors import ProviderError, ReconcilerError
-from reconciler.executor.journal import IntentSpec, Journal, utc_now
+from reconciler.executor.journal import IntentSpec, Journal
 from reconciler.model import AudienceSpec
 from reconciler.plan import Change
 from reconciler.providers.base import Progress, Provider, RemoteAudience
 from reconciler.sources import Member, SourceScan, UploadFile, iter_members, render_upload
-from reconciler.state import AudienceState, Intent
+from reconciler.state import AudienceState, Intent, utcnow_iso
 
 
 class StepFailed(ReconcilerError):
@@ -76,7 +76,7 @@ def new_entry(step: Step, provider_id: str) -> AudienceState:
         member_digest=scan.members.digest(),
         member_count=len(scan.members),
         source_sha256=scan.sha256,
-        applied_at=utc_now(),
+        applied_at=utcnow_iso(),
         extra=applied_extra(spec, step.provider_settings),
     )
 

@@ -28,6 +28,11 @@ class IntentSpec:
     provider_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def delete_replaced(cls, key: str, provider: str, name: str, old_id: str, new_id: str) -> IntentSpec:
+        """The intent to delete the old audience of a replacement, once the new one is recorded."""
+        return cls(key, provider, "delete", name, provider_id=old_id, details={"replaced_by": new_id})
+
 
 class Journal:
     """Thread-safe owner of the state during a run; saves after every change."""

@@ -143,16 +143,8 @@ class _Settler:
         follow: list[IntentSpec] = []
         old = details.get("replaces")
         if old:
-            follow.append(
-                IntentSpec(
-                    intent.key,
-                    str(details.get("replaces_provider") or intent.provider),
-                    "delete",
-                    intent.name,
-                    provider_id=str(old),
-                    details={"replaced_by": remote.id},
-                )
-            )
+            gone_from = str(details.get("replaces_provider") or intent.provider)
+            follow.append(IntentSpec.delete_replaced(intent.key, gone_from, intent.name, str(old), remote.id))
         added = self.journal.commit(intent, intent.key, entry, members=members, follow_ups=follow)
         self.result.changed_keys.add(intent.key)
         self.result.completed.add(intent.key)

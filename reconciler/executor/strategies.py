@@ -68,9 +68,7 @@ def do_create_then_delete(step: Step) -> str:
         step.journal.commit(intent, step.address, new_entry(step, remote.id), members=scan.members)
         step.warnings.append(f"{entry.provider} cannot delete: old audience {old} stays there, unmanaged")
         return f"created {remote.id}; forgot {old}"
-    follow = IntentSpec(
-        spec.key, entry.provider, "delete", entry.name, provider_id=old, details={"replaced_by": remote.id}
-    )
+    follow = IntentSpec.delete_replaced(spec.key, entry.provider, entry.name, old, remote.id)
     (pending_delete,) = step.journal.commit(
         intent, step.address, new_entry(step, remote.id), members=scan.members, follow_ups=[follow]
     )

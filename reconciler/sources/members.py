@@ -67,6 +67,15 @@ class MemberSet:
         self.attrs: np.ndarray = attr_arr
 
     @classmethod
+    def from_sorted(cls, ids: np.ndarray, attrs: np.ndarray) -> MemberSet:
+        """Wrap arrays that are already sorted and unique (`ids` uint64, `attrs` uint32), no copy."""
+        if ids.shape != attrs.shape:
+            raise ValueError("ids and attrs must have the same length")
+        result = cls.__new__(cls)
+        result.ids, result.attrs = ids, attrs
+        return result
+
+    @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[int, int]]) -> MemberSet:
         """Build from (identity fp, attributes fp) pairs; a repeated identity keeps its first pair."""
         items = list(pairs)

@@ -116,18 +116,32 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
             scan.issues.extend(part.issues)
             reasons.update(issue.reason for issue in part.issues)
     ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.uint64)
+    del id_parts
     attrs = np.concatenate(attr_parts) if attr_parts else np.empty(0, np.uint32)
+    del attr_parts
     scan.valid = int(ids.shape[0])
     scan.invalid = dict(sorted(reasons.items()))
-    unique, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    scan.duplicates = scan.valid - int(unique.shape[0])
-    if scan.duplicates:
-        repeated = np.ones(scan.valid, dtype=bool)
-        repeated[first] = False
-        differs = attrs != attrs[first][inverse.reshape(-1)]
-        scan.conflicting_duplicates = int(np.count_nonzero(repeated & differs))
-    scan.members = MemberSet(unique, attrs[first])
+    scan.members, scan.duplicates, scan.conflicting_duplicates = _first_occurrences(ids, attrs)
     return scan
+
+
+def _first_occurrences(ids: np.ndarray, attrs: np.ndarray) -> tuple[MemberSet, int, int]:
+    """(set of each identity's first occurrence, duplicates dropped, of those with other attributes).
+
+    One stable sort: within a run of equal identities, the first is the earliest row."""
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    attrs = attrs[order]
+    del order
+    first = np.ones(ids.shape[0], dtype=bool)
+    np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    unique, unique_attrs = ids[first], attrs[first]
+    duplicates = int(ids.shape[0] - unique.shape[0])
+    conflicting = 0
+    if duplicates:
+        group = np.cumsum(first) - 1  # index in `unique` of each sorted row's identity
+        conflicting = int(np.count_nonzero(attrs != unique_attrs[group]))  # first rows never differ
+    return MemberSet.from_sorted(unique, unique_attrs), duplicates, conflicting
 
 
 def iter_members(spec: AudienceSpec, *, workers: int | None = None) -> Iterator[Member]:

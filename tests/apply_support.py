@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -156,16 +157,8 @@ def fast_providers(monkeypatch: pytest.MonkeyPatch) -> None:
 def emulator_env(emulator: Emulator) -> Iterator[dict[str, str]]:
     """Point this process's provider environment at `emulator` for the duration."""
     env = emulator.env()
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):
         yield env
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @dataclass

@@ -66,7 +66,8 @@ def _open_text(source: SourceSpec) -> Iterator[TextIO]:
         handle.close()
 
 
-def _delimiter(source: SourceSpec) -> str:
+def source_delimiter(source: SourceSpec) -> str:
+    """The declared delimiter, else the one sniffed from the header line."""
     if source.delimiter:
         return source.delimiter
     with open(source.path, "rb") as raw:
@@ -98,7 +99,7 @@ def csv_records(
 
     The header is row 1; rows count records (not physical lines), blank records included."""
     with _open_text(source) as handle:
-        delimiter = _delimiter(source)
+        delimiter = source_delimiter(source)
         reader = csv.reader(handle, delimiter=delimiter, strict=False)
 
         def fail(exc: Exception, row: int) -> SourceError:

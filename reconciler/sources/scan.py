@@ -6,18 +6,18 @@ xlsxread, records, phones, normalise, parallel, render)."""
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from reconciler.errors import SourceError
 from reconciler.model import PHONE_ONLY_PROVIDERS, AudienceSpec
 from reconciler.sources import parallel
-from reconciler.sources.csvread import source_error
+from reconciler.sources.csvread import source_delimiter, source_error
 from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan
 from reconciler.sources.normalise import (
     RowRules,
@@ -27,6 +27,7 @@ from reconciler.sources.normalise import (
     normalise_values,
 )
 from reconciler.sources.parallel import map_chunks
+from reconciler.sources.ranges import RangePlan, file_facts, plan_ranges, read_span
 from reconciler.sources.records import Block, Indexes, block_rows, read_headers, source_blocks
 from reconciler.sources.render import render_upload, upload_headers
 from reconciler.sources.seen import TagSet, identity_tags, new_tag_key
@@ -42,6 +43,10 @@ __all__ = [
 ]
 
 
+RANGE_BYTES = 1 << 19  # a span of about 512 KB: ~5,000-10,000 rows
+RANGE_MIN_BYTES = 4 << 20  # smaller files stream through the one reader
+
+
 @dataclass
 class _Chunk:
     """What a worker returns for one chunk: fingerprints of its valid rows and its issues."""
@@ -50,6 +55,7 @@ class _Chunk:
     attrs: np.ndarray
     rows: int
     issues: list[RowIssue] = field(default_factory=list)
+    records: int = 0  # records in the block, blank ones included
 
 
 def _rules(spec: AudienceSpec) -> RowRules:
@@ -75,7 +81,15 @@ def _scan_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> _Chun
             ident, attr = fingerprint_values(result, key)
             ids.append(ident)
             attrs.append(attr)
-    return _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), rows, issues)
+    records = len(block[1])
+    return _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), rows, issues, records)
+
+
+def _scan_span(context: tuple[RowRules, Indexes, bytes, RangePlan], span: tuple[int, int]) -> _Chunk | None:
+    """`_scan_chunk` of a byte span the worker reads itself; row numbers relative to the span
+    (0 = its first record). None when the span does not decode or parse."""
+    records = read_span(context[3], span)
+    return None if records is None else _scan_chunk(context[:3], (0, records, None))
 
 
 def _members_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> tuple[list[Member], np.ndarray]:
@@ -86,17 +100,39 @@ def _members_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> tu
     return members, identity_tags([m.identity() for m in members], tag_key)
 
 
-def _file_sha256(spec: AudienceSpec) -> str:
-    digest = hashlib.sha256()
+def _members_span(
+    context: tuple[RowRules, Indexes, bytes, RangePlan], span: tuple[int, int]
+) -> tuple[list[Member], np.ndarray] | None:
+    """`_members_chunk` of a byte span the worker reads itself; None when it does not parse."""
+    records = read_span(context[3], span)
+    return None if records is None else _members_chunk(context[:3], (0, records, None))
+
+
+def _file_facts(spec: AudienceSpec) -> tuple[str, bool]:
+    """(SHA-256 of the source, whether its lines are its records: see `ranges.file_facts`)."""
     try:
-        with open(spec.source.path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
+        return file_facts(str(spec.source.path))
     except FileNotFoundError:
         raise source_error(spec.source, "file not found") from None
+    except IsADirectoryError:
+        raise source_error(spec.source, "is a directory, not a file") from None
     except OSError as exc:
         raise source_error(spec.source, exc.strerror or "cannot read") from None
-    return digest.hexdigest()
+
+
+def _range_plan(spec: AudienceSpec, simple: bool, workers: int) -> RangePlan | None:
+    """Byte spans for the workers to read themselves, when the file is large and simple enough."""
+    source = spec.source
+    if not simple or source.is_excel or workers <= 1 or source.path.stat().st_size < RANGE_MIN_BYTES:
+        return None
+    return plan_ranges(str(source.path), source.encoding, source_delimiter(source), RANGE_BYTES)
+
+
+def _raise_read_error(blocks: Iterator[Block], spec: AudienceSpec) -> NoReturn:
+    """A span failed to decode or parse: the streaming reader finds and words the error."""
+    for _ in blocks:
+        pass
+    raise source_error(spec.source, "the file changed while it was being read")
 
 
 def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -> SourceScan:
@@ -104,12 +140,27 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
 
     Sources over `parallel.INLINE_ROWS` rows are normalised on `workers` processes (default: one
     per CPU); smaller ones inline. SourceError when the source cannot be read at all."""
-    scan = SourceScan(audience=spec.key, source=spec.source.display, sha256=_file_sha256(spec))
+    sha256, simple = _file_facts(spec)
+    scan = SourceScan(audience=spec.key, source=spec.source.display, sha256=sha256)
     id_parts: list[np.ndarray] = []
     attr_parts: list[np.ndarray] = []
     reasons: Counter[str] = Counter()
+    workers = parallel.default_workers() if workers is None else workers
     with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
-        for part in map_chunks(_scan_chunk, (_rules(spec), indexes, key), blocks, workers):
+        context = (_rules(spec), indexes, key)
+        plan = _range_plan(spec, simple, workers)
+        parts: Iterator[_Chunk | None]
+        if plan is None:
+            parts = map_chunks(_scan_chunk, context, blocks, workers)
+        else:
+            parts = map_chunks(_scan_span, (*context, plan), iter(plan.spans), workers)
+        next_row = 2  # the span results' row numbers count from their span's first record
+        for part in parts:
+            if part is None:
+                _raise_read_error(blocks, spec)
+            if plan is not None:
+                part.issues = [replace(issue, row=issue.row + next_row) for issue in part.issues]
+                next_row += part.records
             scan.rows_read += part.rows
             id_parts.append(part.ids)
             attr_parts.append(part.attrs)
@@ -150,9 +201,20 @@ def iter_members(spec: AudienceSpec, *, workers: int | None = None) -> Iterator[
     Memory stays flat in the member count: the identities seen so far are kept as sorted 64-bit
     tags (`seen.TagSet`, 8 bytes a member), checked a block at a time."""
     seen = TagSet()
+    workers = parallel.default_workers() if workers is None else workers
+    _, simple = _file_facts(spec)
     with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
         context = (_rules(spec), indexes, new_tag_key())
-        for members, tags in map_chunks(_members_chunk, context, blocks, workers):
+        plan = _range_plan(spec, simple, workers)
+        parts: Iterator[tuple[list[Member], np.ndarray] | None]
+        if plan is None:
+            parts = map_chunks(_members_chunk, context, blocks, workers)
+        else:
+            parts = map_chunks(_members_span, (*context, plan), iter(plan.spans), workers)
+        for part in parts:
+            if part is None:
+                _raise_read_error(blocks, spec)
+            members, tags = part
             for index in seen.first_new(tags).tolist():
                 yield members[index]
 

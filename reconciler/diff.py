@@ -13,13 +13,11 @@ The decision table (see DESIGN.md and providers/README.md):
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import AudienceSpec, Declaration
+from reconciler.model import AudienceSpec
 from reconciler.plan import (
     STRATEGY_ADD_REMOVE,
     STRATEGY_APPEND,
@@ -35,13 +33,29 @@ from reconciler.plan import (
     MemberCounts,
     RowStats,
 )
+from reconciler.records import (
+    applied_extra,
+    provider_settings,
+    record_digest,
+    settings_digest,
+    settings_record,
+)
 from reconciler.sources.members import MemberSet, SourceScan
-from reconciler.sources.scan import upload_headers
 from reconciler.state import AudienceState, Intent, State
 
-# Provider settings that change what a provider sees (the rest, if any, only tune the tool).
-RELEVANT_SETTINGS: dict[str, tuple[str, ...]] = {"commbox": (), "whop": ("account_id",), "smallest": ()}
-WHOP_ACCOUNT_ENV = "WHOP_ACCOUNT_ID"
+# Re-exported: the settings record helpers lived here first.
+__all__ = [
+    "Desired",
+    "applied_extra",
+    "attribute_changes",
+    "diff",
+    "provider_settings",
+    "record_digest",
+    "row_stats",
+    "settings_digest",
+    "settings_record",
+]
+
 SMALLEST_MAX_MEMBERS = 10_000
 MAX_ROW_SAMPLES = 3
 
@@ -76,44 +90,6 @@ class Desired:
     spec: AudienceSpec
     scan: SourceScan
     settings: Mapping[str, object]
-
-
-def provider_settings(
-    declaration: Declaration, provider: str, environ: Mapping[str, str]
-) -> dict[str, object]:
-    """The effective settings of `provider`: the declaration's, with env defaults (WHOP_ACCOUNT_ID)."""
-    settings = dict(declaration.providers.get(provider) or {})
-    if provider == "whop" and not settings.get("account_id") and environ.get(WHOP_ACCOUNT_ENV):
-        settings["account_id"] = environ[WHOP_ACCOUNT_ENV]
-    return settings
-
-
-def settings_record(spec: AudienceSpec, settings: Mapping[str, object]) -> dict[str, Any]:
-    """What the provider sees of an audience besides its members (canonical, JSON-able, no PII)."""
-    relevant = RELEVANT_SETTINGS.get(spec.provider, ())
-    return {
-        "provider": spec.provider,
-        "name": spec.name,
-        "description": spec.description if spec.provider == "smallest" else None,
-        "columns": dict(sorted(upload_headers(spec).items())),
-        "settings": {k: settings[k] for k in sorted(relevant) if settings.get(k) is not None},
-    }
-
-
-def settings_digest(spec: AudienceSpec, settings: Mapping[str, object]) -> str:
-    """The digest of `settings_record`; the executor records it after apply."""
-    return record_digest(settings_record(spec, settings))
-
-
-def record_digest(record: Mapping[str, Any]) -> str:
-    """sha256 of a settings record's canonical JSON."""
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def applied_extra(spec: AudienceSpec, settings: Mapping[str, object]) -> dict[str, Any]:
-    """What the executor stores in `AudienceState.extra` so later plans can explain changes."""
-    return {"protect": spec.protect, "settings": settings_record(spec, settings)}
 
 
 def row_stats(scan: SourceScan) -> RowStats:

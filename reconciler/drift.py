@@ -21,9 +21,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reconciler.diff import record_digest
 from reconciler.errors import NotFoundError
 from reconciler.providers.base import Provider, RemoteAudience
+from reconciler.records import record_digest
 from reconciler.state import AudienceState, Intent, State
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,7 +195,7 @@ def fold_findings(state: State, findings: list[Finding]) -> State:
 
 def _record_name(entry: AudienceState, name: str) -> None:
     """Record that the audience is now called `name` at its provider, in the entry's name, its settings
-    record and that record's digest (as `diff.settings_digest` computes it), so the next
+    record and that record's digest (as `records.settings_digest` computes it), so the next
     plan sees the difference from the declared name."""
     entry.name = name
     record = entry.extra.get("settings")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import AudienceSpec
+from reconciler.model import SMALLEST_MAX_MEMBERS, AudienceSpec
 from reconciler.plan import (
     STRATEGY_ADD_REMOVE,
     STRATEGY_APPEND,
@@ -56,7 +56,6 @@ __all__ = [
     "settings_record",
 ]
 
-SMALLEST_MAX_MEMBERS = 10_000
 MAX_ROW_SAMPLES = 3
 
 # Reasons, in the order plans list them.

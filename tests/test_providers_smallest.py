@@ -47,7 +47,7 @@ def upload(tmp_path: Path) -> UploadFile:
 def test_capabilities() -> None:
     caps = smallest(Router()).capabilities
     assert (caps.rename, caps.delete, caps.members) == (False, True, "add_remove_members")
-    assert (caps.max_members, caps.max_upload_bytes) == (10_000, 5 * 1024 * 1024)
+    assert (caps.max_members, caps.max_upload_bytes) == (10_000, 5_000_000)
 
 
 def test_create_form_fields(upload: UploadFile) -> None:

@@ -26,11 +26,9 @@ from reconciler.config import load_declaration
 from reconciler.config_checks import source_error_detail
 from reconciler.errors import ConfigError, Problem, SourceError
 from reconciler.gitcheck import tracked_sources
-from reconciler.model import AudienceSpec, Declaration
+from reconciler.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec, Declaration
 from reconciler.sources import SourceScan, iter_members, render_upload, scan_source
 
-SMALLEST_MAX_MEMBERS = 10_000
-SMALLEST_MAX_UPLOAD_BYTES = 5_000_000  # "max 5MB"; the docs do not say which MB, so the smaller
 SAMPLES = 3
 PROVIDER_TITLES = {"commbox": "CommBox", "whop": "Whop", "smallest": "Smallest"}
 

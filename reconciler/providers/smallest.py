@@ -15,7 +15,7 @@ import httpx
 import phonenumbers
 
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
-from reconciler.model import AudienceSpec
+from reconciler.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec
 from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
 from reconciler.providers.http import FilePart, as_int, mask_pii, parse_timestamp
 from reconciler.sources import upload_headers
@@ -23,8 +23,8 @@ from reconciler.sources.members import Member, UploadFile
 
 log = logging.getLogger("reconciler.providers.smallest")
 
-MAX_MEMBERS = 10_000
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_MEMBERS = SMALLEST_MAX_MEMBERS
+MAX_UPLOAD_BYTES = SMALLEST_MAX_UPLOAD_BYTES
 PAGE_SIZE = 500
 BATCH_SIZE = 500
 CREATE_SKEW_SECONDS = 120.0

@@ -49,12 +49,12 @@ def whop_account_id(data: Any, env: Mapping[str, str]) -> str | None:
     return from_env or None
 
 
-def source_spec(audience: Mapping[str, Any], base_dir: Path) -> SourceSpec:
-    """The SourceSpec of a schema-valid audience mapping."""
+def source_spec(audience: Mapping[str, Any], base_dir: Path, resolved: Path | None = None) -> SourceSpec:
+    """The SourceSpec of a schema-valid audience mapping (`resolved`: its path, if known)."""
     written = str(audience["source"])
     delimiter = audience.get("delimiter")
     return SourceSpec(
-        path=(base_dir / written).resolve(),
+        path=resolved or (base_dir / written).resolve(),
         display=written,
         delimiter=DELIMITER_ALIASES.get(delimiter, delimiter) if delimiter else None,
         encoding=audience.get("encoding") or "utf-8-sig",
@@ -198,7 +198,7 @@ class _Checker:
             return
         audience = self.get(base, dict) or {}
         try:
-            headers = read_headers(source_spec(audience, self.base_dir))
+            headers = read_headers(source_spec(audience, self.base_dir, path))
         except SourceError as exc:
             self.report(where, f"source '{written}' cannot be read: {source_error_detail(exc)}")
             return

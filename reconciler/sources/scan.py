@@ -166,23 +166,25 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
             attr_parts.append(part.attrs)
             scan.issues.extend(part.issues)
             reasons.update(issue.reason for issue in part.issues)
-    ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.uint64)
-    del id_parts
-    attrs = np.concatenate(attr_parts) if attr_parts else np.empty(0, np.uint32)
-    del attr_parts
-    scan.valid = int(ids.shape[0])
+    scan.valid = sum(int(part.shape[0]) for part in id_parts)
     scan.invalid = dict(sorted(reasons.items()))
-    scan.members, scan.duplicates, scan.conflicting_duplicates = _first_occurrences(ids, attrs)
+    scan.members, scan.duplicates, scan.conflicting_duplicates = _first_occurrences(id_parts, attr_parts)
     return scan
 
 
-def _first_occurrences(ids: np.ndarray, attrs: np.ndarray) -> tuple[MemberSet, int, int]:
+def _first_occurrences(
+    id_parts: list[np.ndarray], attr_parts: list[np.ndarray]
+) -> tuple[MemberSet, int, int]:
     """(set of each identity's first occurrence, duplicates dropped, of those with other attributes).
 
-    One stable sort: within a run of equal identities, the first is the earliest row."""
+    Empties the lists it is given (memory: the parts go as soon as they are joined). One stable
+    sort: within a run of equal identities, the first is the earliest row."""
+    ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.uint64)
+    id_parts.clear()
     order = np.argsort(ids, kind="stable")
     ids = ids[order]
-    attrs = attrs[order]
+    attrs = np.concatenate(attr_parts)[order] if attr_parts else np.empty(0, np.uint32)
+    attr_parts.clear()
     del order
     first = np.ones(ids.shape[0], dtype=bool)
     np.not_equal(ids[1:], ids[:-1], out=first[1:])

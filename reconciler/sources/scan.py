@@ -44,6 +44,7 @@ __all__ = [
 
 
 RANGE_BYTES = 1 << 19  # a span of about 512 KB: ~5,000-10,000 rows
+MEMBER_RANGE_BYTES = 1 << 17  # iter_members' spans come back as Member objects: keep them small
 RANGE_MIN_BYTES = 4 << 20  # smaller files stream through the one reader
 
 
@@ -120,12 +121,12 @@ def _file_facts(spec: AudienceSpec) -> tuple[str, bool]:
         raise source_error(spec.source, exc.strerror or "cannot read") from None
 
 
-def _range_plan(spec: AudienceSpec, simple: bool, workers: int) -> RangePlan | None:
+def _range_plan(spec: AudienceSpec, simple: bool, workers: int, span_bytes: int) -> RangePlan | None:
     """Byte spans for the workers to read themselves, when the file is large and simple enough."""
     source = spec.source
     if not simple or source.is_excel or workers <= 1 or source.path.stat().st_size < RANGE_MIN_BYTES:
         return None
-    return plan_ranges(str(source.path), source.encoding, source_delimiter(source), RANGE_BYTES)
+    return plan_ranges(str(source.path), source.encoding, source_delimiter(source), span_bytes)
 
 
 def _raise_read_error(blocks: Iterator[Block], spec: AudienceSpec) -> NoReturn:
@@ -148,7 +149,7 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
     workers = parallel.default_workers() if workers is None else workers
     with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
         context = (_rules(spec), indexes, key)
-        plan = _range_plan(spec, simple, workers)
+        plan = _range_plan(spec, simple, workers, RANGE_BYTES)
         parts: Iterator[_Chunk | None]
         if plan is None:
             parts = map_chunks(_scan_chunk, context, blocks, workers)
@@ -207,7 +208,7 @@ def iter_members(spec: AudienceSpec, *, workers: int | None = None) -> Iterator[
     _, simple = _file_facts(spec)
     with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
         context = (_rules(spec), indexes, new_tag_key())
-        plan = _range_plan(spec, simple, workers)
+        plan = _range_plan(spec, simple, workers, MEMBER_RANGE_BYTES)
         parts: Iterator[tuple[list[Member], np.ndarray] | None]
         if plan is None:
             parts = map_chunks(_members_chunk, context, blocks, workers)

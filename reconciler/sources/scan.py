@@ -18,6 +18,7 @@ from reconciler.errors import SourceError
 from reconciler.model import PHONE_ONLY_PROVIDERS, AudienceSpec
 from reconciler.sources import parallel
 from reconciler.sources.csvread import source_delimiter, source_error
+from reconciler.sources.heap import return_large_blocks
 from reconciler.sources.members import Member, MemberSet, RowIssue, SourceScan
 from reconciler.sources.normalise import (
     RowRules,
@@ -141,6 +142,7 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
 
     Sources over `parallel.INLINE_ROWS` rows are normalised on `workers` processes (default: one
     per CPU); smaller ones inline. SourceError when the source cannot be read at all."""
+    return_large_blocks()
     sha256, simple = _file_facts(spec)
     scan = SourceScan(audience=spec.key, source=spec.source.display, sha256=sha256)
     id_parts: list[np.ndarray] = []
@@ -183,12 +185,14 @@ def _first_occurrences(
     ids = np.concatenate(id_parts) if id_parts else np.empty(0, np.uint64)
     id_parts.clear()
     order = np.argsort(ids, kind="stable")
-    ids = ids[order]
     attrs = np.concatenate(attr_parts)[order] if attr_parts else np.empty(0, np.uint32)
     attr_parts.clear()
     del order
+    ids.sort()  # in place, as ids[order] would be (equal ids are indistinguishable)
     first = np.ones(ids.shape[0], dtype=bool)
     np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    if first.all():  # no repeated identity: the arrays are the set as they are
+        return MemberSet.from_sorted(ids, attrs), 0, 0
     unique, unique_attrs = ids[first], attrs[first]
     duplicates = int(ids.shape[0] - unique.shape[0])
     conflicting = 0
@@ -203,6 +207,7 @@ def iter_members(spec: AudienceSpec, *, workers: int | None = None) -> Iterator[
 
     Memory stays flat in the member count: the identities seen so far are kept as sorted 64-bit
     tags (`seen.TagSet`, 8 bytes a member), checked a block at a time."""
+    return_large_blocks()
     seen = TagSet()
     workers = parallel.default_workers() if workers is None else workers
     _, simple = _file_facts(spec)

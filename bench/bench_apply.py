@@ -120,16 +120,21 @@ def apply_seconds(config: Path, parallelism: int, env: dict[str, str]) -> float:
         str(parallelism),
     ]
     began = time.monotonic()
-    result = subprocess.run(argv, env=_env(env), capture_output=True, text=True)
+    result = subprocess.run(argv, env=_env(env), capture_output=True, text=True, cwd=config.parent)
     seconds = time.monotonic() - began
     if result.returncode != 0:
         sys.exit(f"apply failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return seconds
 
 
-def peak_rss_mb(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """Run `argv`; its peak resident memory (VmHWM, MB), sampled until it exits."""
-    proc = subprocess.Popen(argv, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def peak_rss_mb(
+    argv: list[str], env: dict[str, str], cwd: Path = REPO
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run `argv` in `cwd` (whose `reconciler` package, if any, `-m` imports first); its peak
+    resident memory (VmHWM, MB), sampled until it exits."""
+    proc = subprocess.Popen(
+        argv, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
+    )
     peak = 0.0
     status = Path(f"/proc/{proc.pid}/status")
     while proc.poll() is None:
@@ -165,10 +170,11 @@ def bench_memory(megabytes: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, emulator(0.0) as env:
         config = write_big_project(Path(tmp), megabytes)
         idle, _ = peak_rss_mb([sys.executable, "-m", "reconciler", "--version"], env)
-        planned, _ = peak_rss_mb([sys.executable, "-m", "reconciler", "plan", "-c", str(config)], env)
+        plan_argv = [sys.executable, "-m", "reconciler", "plan", "-c", str(config)]
+        planned, _ = peak_rss_mb(plan_argv, env, Path(tmp))
         argv = [sys.executable, "-m", "reconciler", "apply", "--auto-approve", "-c", str(config)]
         began = time.monotonic()
-        peak, result = peak_rss_mb(argv, env)
+        peak, result = peak_rss_mb(argv, env, Path(tmp))
         seconds = time.monotonic() - began
         if result.returncode != 0:
             sys.exit(f"apply failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")

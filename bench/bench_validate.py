@@ -61,10 +61,12 @@ audiences:
 
 
 def run(argv: list[str], cwd: Path | None = None) -> tuple[float, float, int, str, float]:
-    """(wall seconds, peak RSS MB of the child and its children, exit code, stdout, CPU seconds)."""
+    """(wall seconds, peak RSS MB of the child and its children, exit code, stdout, CPU seconds).
+
+    Runs in `cwd` (default: this checkout), so `python -c`/`-m` import this checkout's package."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd or REPO)
     assert proc.stdout is not None and proc.stderr is not None
     out = proc.stdout.read().decode()
     err = proc.stderr.read().decode()

@@ -1,4 +1,4 @@
-"""Fixtures shared by the emulator, provider and apply tests.
+"""Fixtures shared by the emulator, provider and apply tests, and the hypothesis profile.
 
 Imports happen inside the fixtures, so a module that is broken mid-edit fails only the tests that
 use it, not the collection of every test file.
@@ -10,6 +10,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, not speed: on a loaded 2-core CI machine a slow example is not a
+# failure, so no per-example deadline and no too-slow health check.
+settings.register_profile(
+    "reconciler", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("reconciler")
 
 if TYPE_CHECKING:
     import httpx

@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reconciler.config import load_declaration  # noqa: E402
-from reconciler.diff import applied_extra, provider_settings, settings_digest  # noqa: E402
-from reconciler.engine import PlanOptions, Project, load_project, make_plan, scan_sources  # noqa: E402
+from reconciler.config.load import load_declaration  # noqa: E402
+from reconciler.planning.diff import applied_extra, provider_settings, settings_digest  # noqa: E402
+from reconciler.planning.engine import PlanOptions, Project, load_project, make_plan, scan_sources  # noqa: E402
 from reconciler.render import render_text  # noqa: E402
-from reconciler.state import AudienceState, StateStore  # noqa: E402
+from reconciler.state.store import AudienceState, StateStore  # noqa: E402
 
 AREA_CODES = (201, 202, 203, 205, 206, 207, 208, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225,
               228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 276,

@@ -1,7 +1,7 @@
 """How long `refresh` takes, and how many HTTP requests it makes, for many managed audiences.
 
 Creates N CommBox and N Smallest audiences at the local emulator (raw API calls), records them in a
-state, then times the drift read-back (`reconciler.drift.refresh`) against a naive read per audience.
+state, then times the drift read-back (`reconciler.planning.drift.refresh`) against a naive read per audience.
 
 Reproduce:  PYTHONPATH=. python3 bench/bench_refresh.py [N]     (default N=250, i.e. 500 audiences)
 """
@@ -13,10 +13,10 @@ import time
 
 import httpx
 
-from reconciler.drift import read_audiences, refresh
 from reconciler.emulator import Emulator
+from reconciler.planning.drift import read_audiences, refresh
 from reconciler.providers import make_provider
-from reconciler.state import AudienceState, State
+from reconciler.state.store import AudienceState, State
 
 
 def main(count: int) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from reconciler.sources.members import MemberSet
-from reconciler.state import AudienceState, State, StateStore
+from reconciler.state.store import AudienceState, State, StateStore
 
 
 def best_of(repeat: int, action: Callable[[], object]) -> float:

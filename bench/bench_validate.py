@@ -32,7 +32,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "rows": rows - 1}))
 SCAN = """
 import json, sys, time
 from pathlib import Path
-from reconciler.model import AudienceSpec, SourceSpec
+from reconciler.config.model import AudienceSpec, SourceSpec
 from reconciler.sources import scan_source
 path = Path(sys.argv[1])
 workers = int(sys.argv[2]) if sys.argv[2] != "auto" else None

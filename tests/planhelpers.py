@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from reconciler.diff import Desired, applied_extra, provider_settings, settings_digest
-from reconciler.engine import Project
-from reconciler.model import AudienceSpec, Declaration, ProviderName, SourceSpec
+from reconciler.config.model import AudienceSpec, Declaration, ProviderName, SourceSpec
+from reconciler.planning.diff import Desired, applied_extra, provider_settings, settings_digest
+from reconciler.planning.engine import Project
 from reconciler.sources.members import MemberSet, RowIssue, SourceScan
-from reconciler.state import AudienceState, State
+from reconciler.state.store import AudienceState, State
 
 DEFAULT_COLUMNS = {"phone": "Mobile", "first_name": "First"}
 
@@ -173,7 +173,7 @@ def write_project(root: Path, *, vip: Iterable[int] = range(10), callers: Iterab
 
 def apply_project(config: Path, state_dir: Path | None = None) -> State:
     """Record in the state what a successful apply of the project at `config` would."""
-    from reconciler.engine import load_project
+    from reconciler.planning.engine import load_project
 
     project = load_project(config, state_dir or config.parent / "state")
     state, sets = state_after_apply(project)

@@ -15,7 +15,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.emulator import Emulator
-from reconciler.state import State, StateStore
+from reconciler.state.store import State, StateStore
 
 DECLARATION = """\
 version: 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from reconciler.model import AudienceSpec, ProviderName, SourceSpec
+from reconciler.config.model import AudienceSpec, ProviderName, SourceSpec
 
 KEY = b"test-key-0123456789abcdef0123456"
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from reconciler.emulator import Emulator, Faults
 from reconciler.executor.progress import ConsoleReporter
 from reconciler.executor.report import Outcome, Status
-from reconciler.plan import Action, Change
+from reconciler.planning.plan import Action, Change
 from reconciler.providers import make_provider
 
 

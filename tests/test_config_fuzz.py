@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.config import load_declaration
+from reconciler.config.load import load_declaration
+from reconciler.config.model import Declaration
 from reconciler.errors import ConfigError
-from reconciler.model import Declaration
 
 # Words of the declaration's own vocabulary, so generated documents get deep into the checks.
 WORDS = [

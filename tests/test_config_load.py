@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.config import load_declaration
+from reconciler.config.load import load_declaration
+from reconciler.config.model import DEFAULT_MAX_SHRINK, DEFAULT_SHRINK_MIN_MEMBERS
 from reconciler.errors import ConfigError, Problem
-from reconciler.model import DEFAULT_MAX_SHRINK, DEFAULT_SHRINK_MIN_MEMBERS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "config"

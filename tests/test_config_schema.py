@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from reconciler.config_schema import load_schema
-from reconciler.model import MAPPABLE_FIELDS, PROVIDERS
+from reconciler.config.model import MAPPABLE_FIELDS, PROVIDERS
+from reconciler.config.schema import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

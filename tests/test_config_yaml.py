@@ -1,4 +1,4 @@
-"""YAML with locations (reconciler.yamlload): marks, duplicate keys, booleans, merges, hostile input."""
+"""YAML with locations (config.yamlload): marks, duplicate keys, booleans, merges, hostile input."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.config.yamlload import MAX_NODES, Mark, decode, load_yaml
 from reconciler.errors import ConfigError
-from reconciler.yamlload import MAX_NODES, Mark, decode, load_yaml
 
 
 def test_every_node_and_key_has_its_line_and_column() -> None:

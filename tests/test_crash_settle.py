@@ -9,10 +9,10 @@ import pytest
 from apply_support import Project, cli, emulator_env, fast_providers, make_project, mutations, names_at
 
 from reconciler.emulator import Emulator, LoggedRequest
-from reconciler.engine import load_project
 from reconciler.executor import Journal, ProviderPool, settle_pending
 from reconciler.executor.journal import IntentSpec
 from reconciler.executor.step import create_details
+from reconciler.planning.engine import load_project
 from reconciler.sources import iter_members, render_upload
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler import drift
 from reconciler.cli import build_parser
+from reconciler.planning import drift
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "operations.md"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from refreshhelpers import DECLARATION, Env, assert_no_secrets, env
 
-from reconciler.state import StateStore
+from reconciler.state.store import StateStore
 
 __all__ = ["env"]
 

@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 from planhelpers import applied_state, desired, loader, members, spec
 
-from reconciler.diff import Desired, attribute_changes, diff, settings_digest, settings_record
-from reconciler.model import AudienceSpec
-from reconciler.plan import Action, Change
+from reconciler.config.model import AudienceSpec
+from reconciler.planning.diff import Desired, attribute_changes, diff, settings_digest, settings_record
+from reconciler.planning.plan import Action, Change
 from reconciler.sources.members import MemberSet
-from reconciler.state import Intent, State
+from reconciler.state.store import Intent, State
 
 
 def plan_one(before: State, after: dict[str, Desired], sets: dict[str, MemberSet]) -> Change:

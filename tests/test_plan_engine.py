@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from planhelpers import apply_project, phone, spec, state_after_apply, write_csv, write_project
 
-from reconciler.engine import PlanOptions, check_plan_current, load_project, make_plan
+from reconciler.config.model import AudienceSpec, SourceSpec
 from reconciler.errors import StalePlanError, UsageError
-from reconciler.model import AudienceSpec, SourceSpec
-from reconciler.plan import Action
+from reconciler.planning.engine import PlanOptions, check_plan_current, load_project, make_plan
+from reconciler.planning.plan import Action
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_stale_plan_when_a_source_is_gone(config: Path) -> None:
 
 
 def test_interrupted_apply_warns(config: Path) -> None:
-    from reconciler.state import Intent
+    from reconciler.state.store import Intent
 
     state = apply_project(config)
     state.intents.append(Intent(id="i-1", key="buyers", provider="whop", operation="create",
@@ -132,7 +132,7 @@ def many_specs(tmp_path: Path, count: int = 10) -> list[AudienceSpec]:
 
 
 def test_pooled_scans_equal_sequential_scans(tmp_path: Path) -> None:
-    from reconciler.engine import scan_sources
+    from reconciler.planning.engine import scan_sources
     from reconciler.sources.scan import scan_source
 
     specs = many_specs(tmp_path)
@@ -147,8 +147,8 @@ def test_pooled_scans_equal_sequential_scans(tmp_path: Path) -> None:
 
 
 def test_pooled_scan_errors_arrive_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reconciler import engine
     from reconciler.errors import Problem, SourceError
+    from reconciler.planning import engine
     from reconciler.sources.members import SourceScan
 
     real = engine.scan_source

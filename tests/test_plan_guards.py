@@ -6,11 +6,11 @@ import dataclasses
 
 from planhelpers import applied_state, desired, loader, members, spec
 
-from reconciler.diff import diff
-from reconciler.guards import apply_guards
-from reconciler.model import AudienceSpec
-from reconciler.plan import Action, Change
-from reconciler.state import State
+from reconciler.config.model import AudienceSpec
+from reconciler.planning.diff import diff
+from reconciler.planning.guards import apply_guards
+from reconciler.planning.plan import Action, Change
+from reconciler.state.store import State
 
 
 def planned(old: AudienceSpec | None, new: AudienceSpec | None, before: range, after: range,

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planhelpers import apply_project, phone, write_csv, write_project
 
-from reconciler.engine import PlanOptions, load_project, make_plan
-from reconciler.plan import Action, Plan
+from reconciler.planning.engine import PlanOptions, load_project, make_plan
+from reconciler.planning.plan import Action, Plan
 
 PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ids = st.sets(st.integers(min_value=0, max_value=999), min_size=0, max_size=40)

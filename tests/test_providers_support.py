@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.model import AudienceSpec, SourceSpec
+from reconciler.config.model import AudienceSpec, SourceSpec
 from reconciler.providers import make_provider
 from reconciler.providers.base import Provider
 from reconciler.sources.members import UploadFile

@@ -1,4 +1,4 @@
-"""Pure drift detection and folding (reconciler.drift) against an in-memory fake provider."""
+"""Pure drift detection and folding (reconciler.planning.drift) against an in-memory fake provider."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.diff import settings_digest, settings_record
-from reconciler.drift import (
+from reconciler.config.model import AudienceSpec, SourceSpec
+from reconciler.errors import NotFoundError
+from reconciler.planning.diff import settings_digest, settings_record
+from reconciler.planning.drift import (
     COUNT,
     DYNAMIC,
     FAILED,
@@ -24,10 +26,8 @@ from reconciler.drift import (
     providers_in_use,
     refresh,
 )
-from reconciler.errors import NotFoundError
-from reconciler.model import AudienceSpec, SourceSpec
 from reconciler.providers.base import Capabilities, Provider, RemoteAudience
-from reconciler.state import AudienceState, Intent, State
+from reconciler.state.store import AudienceState, Intent, State
 
 
 class FakeProvider(Provider):

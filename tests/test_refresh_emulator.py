@@ -8,8 +8,8 @@ import pytest
 from refreshhelpers import Env, assert_no_secrets, env
 
 from reconciler.commands.refresh import refresh_project
-from reconciler.engine import PlanOptions, load_project, make_plan
-from reconciler.state import StateStore
+from reconciler.planning.engine import PlanOptions, load_project, make_plan
+from reconciler.state.store import StateStore
 
 __all__ = ["env"]
 

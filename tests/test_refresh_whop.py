@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from refreshhelpers import Env, env
 
-from reconciler.config import load_declaration
+from reconciler.config.load import load_declaration
 from reconciler.errors import ReconcilerError
 from reconciler.providers import make_provider
 from reconciler.sources import render_upload

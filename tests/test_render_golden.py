@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from planhelpers import applied_state, desired, loader, members, scan, spec
 
-from reconciler.diff import Desired, diff
-from reconciler.guards import apply_guards
 from reconciler.masking import mask_email, mask_phone
-from reconciler.plan import ACTION_SYMBOLS, Inputs, Plan
+from reconciler.planning.diff import Desired, diff
+from reconciler.planning.guards import apply_guards
+from reconciler.planning.plan import ACTION_SYMBOLS, Inputs, Plan
 from reconciler.render import render, render_json, render_markdown, render_text
 from reconciler.sources.members import RowIssue
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from planhelpers import applied_state, desired, loader, members, spec
 
-from reconciler.diff import diff
-from reconciler.guards import apply_guards
-from reconciler.plan import Inputs, Plan
+from reconciler.planning.diff import diff
+from reconciler.planning.guards import apply_guards
+from reconciler.planning.plan import Inputs, Plan
 from reconciler.render import render_markdown, render_text
-from reconciler.render_markdown import LIMIT
+from reconciler.render.markdown import LIMIT
 
 
 def big_plan(changing: int, unchanged: int = 0, key_len: int = 40, worst: bool = True) -> Plan:
@@ -84,7 +84,7 @@ def test_no_changes_rendering() -> None:
 
 
 def test_warnings_of_unchanged_audiences_are_shown() -> None:
-    from reconciler.state import Intent
+    from reconciler.state.store import Intent
 
     state, sets = applied_state(want := desired((spec("a", "whop"), members(range(3)))))
     state.intents = [Intent(id="i9", key="a", provider="whop", operation="rename", name="a",

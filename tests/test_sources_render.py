@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sources_support import KEY, make_spec, write_csv
 
-from reconciler.model import ProviderName
+from reconciler.config.model import ProviderName
 from reconciler.sources import (
     UploadFile,
     iter_members,

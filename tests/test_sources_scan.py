@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sources_support import KEY, make_spec, write_csv
 
-from reconciler.model import AudienceSpec, ProviderName
+from reconciler.config.model import AudienceSpec, ProviderName
 from reconciler.sources import Member, MemberSet, SourceScan, fingerprint, iter_members, parallel, scan_source
 
 BOTH = {"phone": "Phone", "email": "Email", "first_name": "First", "country": "Country"}

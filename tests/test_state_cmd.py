@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.sources.members import MemberSet
-from reconciler.state import FINGERPRINT_KEY_ENV, AudienceState, State, StateStore
+from reconciler.state.store import FINGERPRINT_KEY_ENV, AudienceState, State, StateStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -193,7 +193,7 @@ def test_rm_while_locked_names_the_holder(project: Path, capsys: pytest.CaptureF
 def test_force_unlock_command(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from reconciler.state import StateStore\n"
+         "import sys, time; from pathlib import Path; from reconciler.state.store import StateStore\n"
          "with StateStore(Path('state')).lock('apply') as i:\n print(i.id, flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=project,
     )  # fmt: skip

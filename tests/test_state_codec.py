@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from reconciler.errors import StateError
 from reconciler.sources.members import MemberSet
-from reconciler.state import AudienceState, State, StateStore
-from reconciler.statedata import decode_state, encode_state, locate
+from reconciler.state.data import decode_state, encode_state, locate
+from reconciler.state.store import AudienceState, State, StateStore
 
 
 def valid_document(tmp_path: Path | None = None) -> dict[str, Any]:

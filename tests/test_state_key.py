@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.sources.members import MemberSet
-from reconciler.state import FINGERPRINT_KEY_ENV, AudienceState, State, StateStore
+from reconciler.state.store import FINGERPRINT_KEY_ENV, AudienceState, State, StateStore
 
 ENV_KEY = "ci-secret-0123456789-abcdefghij"
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import statelock
 from reconciler.errors import LockError
-from reconciler.state import StateStore
+from reconciler.state import lock as statelock
+from reconciler.state.store import StateStore
 
 REPO = Path(__file__).resolve().parent.parent
 HOLDER = """
 import sys, time
 from pathlib import Path
-from reconciler.state import StateStore
+from reconciler.state.store import StateStore
 with StateStore(Path(sys.argv[1])).lock(sys.argv[2]) as info:
     print(info.id, flush=True)
     time.sleep(float(sys.argv[3]))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from reconciler.sources.members import MemberSet
-from reconciler.state import AudienceState, State, StateStore
+from reconciler.state.store import AudienceState, State, StateStore
 
 N = 1_000_000
 

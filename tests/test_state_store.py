@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.errors import StateError
 from reconciler.sources.members import MemberSet
-from reconciler.state import AudienceState, State, StateStore
+from reconciler.state.store import AudienceState, State, StateStore
 
 
 def members(*ids: int) -> MemberSet:

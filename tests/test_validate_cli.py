@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.commands import validate
-from reconciler.config_schema import load_schema
+from reconciler.config.schema import load_schema
 from reconciler.errors import Problem, SourceError
 
 ROOT = Path(__file__).resolve().parent.parent

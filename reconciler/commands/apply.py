@@ -18,7 +18,6 @@ from pathlib import Path
 from reconciler import console
 from reconciler.commands.common import add_config_flags, state_dir, state_lock
 from reconciler.commands.plan import print_rendering
-from reconciler.engine import PlanOptions, Project, check_plan_current, load_project, make_plan
 from reconciler.errors import GuardError, StalePlanError, UsageError
 from reconciler.executor import (
     DEFAULT_PARALLELISM,
@@ -31,9 +30,10 @@ from reconciler.executor import (
     settle_pending,
 )
 from reconciler.executor.progress import ConsoleReporter
-from reconciler.plan import Plan
-from reconciler.planfile import load_plan
-from reconciler.state import StateStore
+from reconciler.planning.engine import PlanOptions, Project, check_plan_current, load_project, make_plan
+from reconciler.planning.plan import Plan
+from reconciler.planning.planfile import load_plan
+from reconciler.state.store import StateStore
 
 EXIT_INTERRUPTED = 130
 PROMPT = "Apply these changes? Only 'yes' is accepted: "

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reconciler.state import LockInfo, StateStore
+from reconciler.state.store import LockInfo, StateStore
 
 DEFAULT_CONFIG = "audiences.yaml"
 

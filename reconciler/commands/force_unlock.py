@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from reconciler.commands.common import add_config_flags, state_dir
-from reconciler.state import StateStore
+from reconciler.state.store import StateStore
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from reconciler import console
 from reconciler.commands.common import add_config_flags, state_lock
 from reconciler.commands.refresh import load, open_providers
-from reconciler.diff import applied_extra, provider_settings, settings_digest
+from reconciler.config.model import MAPPABLE_FIELDS, AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError, StateError, UsageError
-from reconciler.model import MAPPABLE_FIELDS, AudienceSpec
+from reconciler.planning.diff import applied_extra, provider_settings, settings_digest
 from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.sources import fingerprint, iter_members, upload_headers
 from reconciler.sources.members import Member, MemberSet
-from reconciler.state import AudienceState, State
+from reconciler.state.store import AudienceState, State
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from reconciler import console
 from reconciler.commands.common import add_config_flags, state_dir
-from reconciler.drift import COUNT, GONE, RefreshResult
-from reconciler.engine import PlanOptions, load_project, make_plan
-from reconciler.guards import apply_guards
-from reconciler.plan import STRATEGY_ADD_REMOVE, STRATEGY_PUT_REPLACE, Action, Plan
-from reconciler.planfile import save_plan
+from reconciler.planning.drift import COUNT, GONE, RefreshResult
+from reconciler.planning.engine import PlanOptions, load_project, make_plan
+from reconciler.planning.guards import apply_guards
+from reconciler.planning.plan import STRATEGY_ADD_REMOVE, STRATEGY_PUT_REPLACE, Action, Plan
+from reconciler.planning.planfile import save_plan
 from reconciler.render import FORMATS, render
 
 EXIT_CHANGES = 2

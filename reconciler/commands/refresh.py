@@ -11,14 +11,14 @@ from pathlib import Path
 
 from reconciler import console
 from reconciler.commands.common import add_config_flags, state_dir, state_lock
-from reconciler.config import load_declaration
-from reconciler.diff import provider_settings
-from reconciler.drift import Finding, RefreshResult, providers_in_use, refresh, refresh_state
-from reconciler.engine import Project
-from reconciler.model import Declaration
+from reconciler.config.load import load_declaration
+from reconciler.config.model import Declaration
+from reconciler.planning.diff import provider_settings
+from reconciler.planning.drift import Finding, RefreshResult, providers_in_use, refresh, refresh_state
+from reconciler.planning.engine import Project
 from reconciler.providers import make_provider
 from reconciler.providers.base import Provider
-from reconciler.state import StateStore
+from reconciler.state.store import StateStore
 
 EXIT_DRIFT = 2
 

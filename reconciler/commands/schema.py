@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from reconciler import console
-from reconciler.config_schema import schema_text
+from reconciler.config.schema import schema_text
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

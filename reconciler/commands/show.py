@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from reconciler.commands.plan import print_rendering
-from reconciler.planfile import load_plan
+from reconciler.planning.planfile import load_plan
 from reconciler.render import FORMATS
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.commands.common import add_config_flags, state_dir, state_lock
 from reconciler.errors import StateError, UsageError
-from reconciler.state import AudienceState, LockStatus, State, StateStore
+from reconciler.state.store import AudienceState, LockStatus, State, StateStore
 
 # The declaration's key rule (schema/audiences.schema.json, $defs.audienceKey).
 AUDIENCE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

@@ -22,11 +22,11 @@ from rich.text import Text
 
 from reconciler import console
 from reconciler.commands.common import add_config_flags
-from reconciler.config import load_declaration
-from reconciler.config_checks import source_error_detail
+from reconciler.config.checks import source_error_detail
+from reconciler.config.load import load_declaration
+from reconciler.config.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec, Declaration
 from reconciler.errors import ConfigError, Problem, SourceError
 from reconciler.gitcheck import tracked_sources
-from reconciler.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec, Declaration
 from reconciler.sources import SourceScan, iter_members, render_upload, scan_source
 
 SAMPLES = 3

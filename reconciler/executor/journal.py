@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.sources.members import MemberSet
-from reconciler.state import AudienceState, Intent, State, StateStore
+from reconciler.state.store import AudienceState, Intent, State, StateStore
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ import threading
 from collections.abc import Mapping
 from types import TracebackType
 
+from reconciler.config.model import Declaration
 from reconciler.errors import ReconcilerError
-from reconciler.model import Declaration
+from reconciler.planning.records import provider_settings
 from reconciler.providers import make_provider
 from reconciler.providers.base import Provider
-from reconciler.records import provider_settings
 
 
 class ProviderPool:

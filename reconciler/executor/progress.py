@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from reconciler.executor.report import Outcome, Status
-from reconciler.plan import Change
+from reconciler.planning.plan import Change
 
 _MARKS = {Status.SUCCEEDED: "done", Status.FAILED: "FAILED", Status.NOT_ATTEMPTED: "not attempted"}
 

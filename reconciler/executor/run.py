@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.config.model import Declaration
 from reconciler.errors import AuthError, ReconcilerError
 from reconciler.executor.journal import Journal
 from reconciler.executor.pool import ProviderPool
@@ -19,8 +20,7 @@ from reconciler.executor.report import ApplyReport, Outcome, Status
 from reconciler.executor.settle import settle_pending
 from reconciler.executor.step import Step
 from reconciler.executor.strategies import strategy_for
-from reconciler.model import Declaration
-from reconciler.plan import Action, Change, Plan
+from reconciler.planning.plan import Action, Change, Plan
 from reconciler.sources.members import SourceScan
 
 DEFAULT_PARALLELISM = 4

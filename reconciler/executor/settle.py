@@ -23,7 +23,7 @@ from reconciler.executor.journal import IntentSpec, Journal
 from reconciler.executor.pool import ProviderPool
 from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.sources.members import SourceScan
-from reconciler.state import AudienceState, Intent, utcnow_iso
+from reconciler.state.store import AudienceState, Intent, utcnow_iso
 
 # How settling waits between reads (replaceable in tests).
 sleep: Callable[[float], None] = time.sleep

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.config.model import AudienceSpec
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.executor.journal import IntentSpec, Journal
-from reconciler.model import AudienceSpec
-from reconciler.plan import Change
+from reconciler.planning.plan import Change
+from reconciler.planning.records import applied_extra, settings_digest
 from reconciler.providers.base import Progress, Provider, RemoteAudience
-from reconciler.records import applied_extra, settings_digest
 from reconciler.sources import Member, SourceScan, UploadFile, iter_members, render_upload
-from reconciler.state import AudienceState, Intent, utcnow_iso
+from reconciler.state.store import AudienceState, Intent, utcnow_iso
 
 
 class StepFailed(ReconcilerError):

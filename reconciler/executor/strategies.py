@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from reconciler.config.model import MAPPABLE_FIELDS as MEMBER_FIELDS
+from reconciler.config.model import AudienceSpec
 from reconciler.errors import NotFoundError, ReconcilerError
 from reconciler.executor.journal import IntentSpec
 from reconciler.executor.step import (
@@ -24,9 +26,7 @@ from reconciler.executor.step import (
     new_entry,
     render,
 )
-from reconciler.model import MAPPABLE_FIELDS as MEMBER_FIELDS
-from reconciler.model import AudienceSpec
-from reconciler.plan import (
+from reconciler.planning.plan import (
     STRATEGY_ADD_REMOVE,
     STRATEGY_APPEND,
     STRATEGY_CREATE,
@@ -41,7 +41,7 @@ from reconciler.plan import (
 )
 from reconciler.providers.base import RemoteAudience
 from reconciler.sources import Member, fingerprint, iter_members, upload_headers
-from reconciler.state import AudienceState, Intent
+from reconciler.state.store import AudienceState, Intent
 
 
 def do_create(step: Step) -> str:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from reconciler.config.model import AudienceSpec
 from reconciler.errors import CapabilityError
-from reconciler.model import AudienceSpec
 from reconciler.sources.members import Member, UploadFile
 
 if TYPE_CHECKING:

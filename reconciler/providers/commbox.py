@@ -11,8 +11,8 @@ import logging
 
 import httpx
 
+from reconciler.config.model import AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
-from reconciler.model import AudienceSpec
 from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
 from reconciler.providers.http import FilePart, as_int, mask_pii, parse_timestamp
 from reconciler.sources.members import UploadFile

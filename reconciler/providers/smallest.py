@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import phonenumbers
 
+from reconciler.config.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
-from reconciler.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec
 from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
 from reconciler.providers.http import FilePart, as_int, mask_pii, parse_timestamp
 from reconciler.sources import upload_headers

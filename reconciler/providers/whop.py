@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from reconciler.config.model import AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError
-from reconciler.model import AudienceSpec
 from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
 from reconciler.providers.http import ProviderHTTP, as_int, mask_pii, parse_timestamp
 from reconciler.sources import upload_headers

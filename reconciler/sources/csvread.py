@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import TextIO
 
+from reconciler.config.model import SourceSpec
 from reconciler.errors import Problem, SourceError
-from reconciler.model import SourceSpec
 
 DELIMITERS = (",", ";", "\t", "|")
 _SAMPLE = 64 * 1024

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from itertools import islice
 from operator import itemgetter
 
+from reconciler.config.model import AudienceSpec, SourceSpec
 from reconciler.errors import Problem, SourceError
-from reconciler.model import AudienceSpec, SourceSpec
 from reconciler.sources.csvread import csv_records
 from reconciler.sources.normalise import FIELDS, RawRow
 from reconciler.sources.xlsxread import xlsx_records

@@ -9,8 +9,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from reconciler.config.model import AudienceSpec
 from reconciler.errors import SourceError
-from reconciler.model import AudienceSpec
 from reconciler.sources.members import Member, UploadFile
 
 _COMMBOX_FIELDS = ("email", "first_name", "last_name")

@@ -14,8 +14,8 @@ from typing import NoReturn
 
 import numpy as np
 
+from reconciler.config.model import PHONE_ONLY_PROVIDERS, AudienceSpec
 from reconciler.errors import SourceError
-from reconciler.model import PHONE_ONLY_PROVIDERS, AudienceSpec
 from reconciler.sources import parallel
 from reconciler.sources.csvread import source_delimiter, source_error
 from reconciler.sources.heap import return_large_blocks

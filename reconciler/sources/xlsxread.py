@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from reconciler.config.model import SourceSpec
 from reconciler.errors import SourceError
-from reconciler.model import SourceSpec
 from reconciler.sources.csvread import source_error
 
 # (row number, cells as text, indexes of cells that were numbers in the sheet)

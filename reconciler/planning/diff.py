@@ -17,8 +17,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import SMALLEST_MAX_MEMBERS, AudienceSpec
-from reconciler.plan import (
+from reconciler.config.model import SMALLEST_MAX_MEMBERS, AudienceSpec
+from reconciler.planning.plan import (
     STRATEGY_ADD_REMOVE,
     STRATEGY_APPEND,
     STRATEGY_CREATE,
@@ -33,7 +33,7 @@ from reconciler.plan import (
     MemberCounts,
     RowStats,
 )
-from reconciler.records import (
+from reconciler.planning.records import (
     applied_extra,
     provider_settings,
     record_digest,
@@ -41,7 +41,7 @@ from reconciler.records import (
     settings_record,
 )
 from reconciler.sources.members import MemberSet, SourceScan
-from reconciler.state import AudienceState, Intent, State
+from reconciler.state.store import AudienceState, Intent, State
 
 # Re-exported: the settings record helpers lived here first.
 __all__ = [

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import LockError, StateError
-from reconciler.statedata import utcnow_iso
+from reconciler.state.data import utcnow_iso
 
 if sys.platform != "win32":
     import fcntl

@@ -13,8 +13,8 @@ from typing import Any
 from rich.text import Text
 
 from reconciler.errors import UsageError
-from reconciler.render_markdown import render_markdown
-from reconciler.render_text import render_text
+from reconciler.render.markdown import render_markdown
+from reconciler.render.text import render_text
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "json")
 

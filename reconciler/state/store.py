@@ -50,10 +50,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from reconciler import statelock
 from reconciler.errors import Problem, StateError
 from reconciler.sources.members import MemberSet
-from reconciler.statedata import (
+from reconciler.state import lock as statelock
+from reconciler.state.data import (
     DIGEST_PATTERN,
     STATE_FORMAT_VERSION,
     AudienceState,
@@ -66,7 +66,7 @@ from reconciler.statedata import (
     locate,
     utcnow_iso,
 )
-from reconciler.statelock import LockInfo, LockStatus
+from reconciler.state.lock import LockInfo, LockStatus
 
 __all__ = [
     "FINGERPRINT_KEY_ENV",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from reconciler.model import AudienceSpec
-from reconciler.plan import Action, Change, Guard
-from reconciler.state import State
+from reconciler.config.model import AudienceSpec
+from reconciler.planning.plan import Action, Change, Guard
+from reconciler.state.store import State
 
 _DESTRUCTIVE = (Action.REPLACE, Action.DELETE, Action.FORGET)
 _SHRINKING = (Action.UPDATE, Action.REPLACE)

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.diff import Desired, diff, provider_settings
+from reconciler.config.model import AudienceSpec, Declaration
 from reconciler.errors import Problem, ReconcilerError, StalePlanError, UsageError
-from reconciler.guards import apply_guards
-from reconciler.model import AudienceSpec, Declaration
-from reconciler.plan import Inputs, Plan
+from reconciler.planning.diff import Desired, diff, provider_settings
+from reconciler.planning.guards import apply_guards
+from reconciler.planning.plan import Inputs, Plan
 from reconciler.sources.members import SourceScan
 from reconciler.sources.scan import scan_source
-from reconciler.state import State, StateStore
+from reconciler.state.store import State, StateStore
 
 
 @dataclass
@@ -94,7 +94,7 @@ def scan_sources(specs: list[AudienceSpec], key: bytes) -> dict[str, SourceScan]
 
 def load_project(config: Path, state_dir: Path, targets: list[str] | None = None) -> Project:
     """Load and validate the declaration, the state, and scan the (targeted) audiences' sources."""
-    from reconciler.config import load_declaration
+    from reconciler.config.load import load_declaration
 
     declaration = load_declaration(config)
     store = StateStore(state_dir)

@@ -12,10 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.config_checks import semantic_problems, source_spec, whop_account_id
-from reconciler.config_schema import schema_problems
-from reconciler.errors import ConfigError
-from reconciler.model import (
+from reconciler.config.checks import semantic_problems, source_spec, whop_account_id
+from reconciler.config.model import (
     DEFAULT_MAX_SHRINK,
     DEFAULT_SHRINK_MIN_MEMBERS,
     PROVIDERS,
@@ -24,7 +22,9 @@ from reconciler.model import (
     Location,
     ProviderName,
 )
-from reconciler.yamlload import YamlDocument, decode, load_yaml
+from reconciler.config.schema import schema_problems
+from reconciler.config.yamlload import YamlDocument, decode, load_yaml
+from reconciler.errors import ConfigError
 
 __all__ = ["load_declaration"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-from reconciler.render_format import (
+from reconciler.render.format import (
     Doc,
     changing,
     members_text,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.plan import ACTION_SYMBOLS
+from reconciler.planning.plan import ACTION_SYMBOLS
 
 # Order in which renderings list changes, and the summary line's wording.
 ACTION_ORDER: tuple[str, ...] = ("create", "update", "replace", "delete", "forget", "no-op")

@@ -1,6 +1,6 @@
 """State data: the dataclasses of a state document and its JSON codec. Pure, no I/O.
 
-`reconciler.state` re-exports every public name here; import them from there.
+`reconciler.state.store` re-exports every public name here; import them from there.
 """
 
 from __future__ import annotations

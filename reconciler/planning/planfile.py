@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import PlanError, Problem
-from reconciler.plan import FORMAT_VERSION, Plan
+from reconciler.planning.plan import FORMAT_VERSION, Plan
 
 
 def dumps(plan: Plan) -> str:

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import NotFoundError
+from reconciler.planning.records import record_digest
 from reconciler.providers.base import Provider, RemoteAudience
-from reconciler.records import record_digest
-from reconciler.state import AudienceState, Intent, State
+from reconciler.state.store import AudienceState, Intent, State
 
 if TYPE_CHECKING:  # pragma: no cover
-    from reconciler.engine import Project
+    from reconciler.planning.engine import Project
 
 GONE = "gone_at_provider"
 RENAMED = "renamed_at_provider"

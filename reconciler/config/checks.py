@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 
 import phonenumbers
 
+from reconciler.config.model import PHONE_ONLY_PROVIDERS, SourceSpec
+from reconciler.config.yamlload import PathKey, YamlDocument
 from reconciler.errors import Problem, SourceError
 from reconciler.masking import mask_value
-from reconciler.model import PHONE_ONLY_PROVIDERS, SourceSpec
 from reconciler.sources import read_headers
-from reconciler.yamlload import PathKey, YamlDocument
 
 TEXT_EXTENSIONS = (".csv", ".txt", ".tsv")
 EXCEL_EXTENSIONS = (".xlsx",)

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.model import AudienceSpec, Declaration
+from reconciler.config.model import AudienceSpec, Declaration
 from reconciler.sources.scan import upload_headers
 
 # Provider settings that change what a provider sees (the rest, if any, only tune the tool).

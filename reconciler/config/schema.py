@@ -17,8 +17,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from reconciler.config.yamlload import Mark, PathKey, YamlDocument
 from reconciler.errors import Problem
-from reconciler.yamlload import Mark, PathKey, YamlDocument
 
 SCHEMA_RESOURCE = ("schema", "audiences.schema.json")
 

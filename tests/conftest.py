@@ -21,6 +21,7 @@ settings.load_profile("reconciler")
 
 if TYPE_CHECKING:
     import httpx
+    from pg_support import PgCluster
 
     from reconciler.emulator import Emulator
 
@@ -54,3 +55,19 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     fast_providers(monkeypatch)
     with Emulator(port=0) as em, emulator_env(em):
         yield em
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL cluster for the whole run (tests that stop or restart the server
+    start their own with `pg_support.running_cluster()` instead)."""
+    from pg_support import running_cluster
+
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> str:
+    """The URL of a new, empty database in the shared cluster (password included)."""
+    return pg_cluster.new_database()

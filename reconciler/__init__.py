@@ -1,3 +1,3 @@
 """reconciler: audiences as code."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

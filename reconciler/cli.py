@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from reconciler import __version__
 from reconciler.errors import ReconcilerError
 
 # Command name -> module under reconciler.commands, in help order. Only the module of the command
@@ -52,7 +51,12 @@ def build_parser(only: str | None = None, *, lazy: bool = False) -> argparse.Arg
     """The argument parser. With `lazy`, only command `only` (if any) gets its full parser; the
     others get a bare placeholder, so their modules are not imported."""
     parser = _Parser(prog="reconciler", description="Audiences as code: plan and apply contact lists.")
-    parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print the versions of reconciler, Python, phonenumbers and the plan/state formats, and "
+        "whether the phone fast path is on; with --json as JSON",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, module_name in COMMANDS.items():
@@ -68,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     wants_help = any(arg in ("-h", "--help") for arg in arguments)
+    if "--version" in arguments and not wants_help and _requested_command(arguments) is None:
+        return _version([a for a in arguments if a != "--version"])
     parser = build_parser(_requested_command(arguments), lazy=not wants_help)
     args = parser.parse_args(arguments)
     try:
@@ -89,3 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "re-run with RECONCILER_DEBUG=1 for details.\n"
         )
         return 1
+
+
+def _version(rest: list[str]) -> int:
+    """`reconciler --version [--json]`."""
+    if rest not in ([], ["--json"]):
+        sys.stderr.write(f"reconciler: error: --version takes only --json, not {' '.join(rest)}\n")
+        return 1
+    from reconciler import versions
+
+    print(versions.render(as_json=bool(rest)))
+    return 0

@@ -1,15 +1,50 @@
-"""Phone normalisation: the fast path agrees with phonenumbers' public API, numeric cells."""
+"""Phone normalisation: the fast path agrees with phonenumbers' public API, numeric cells.
+
+Every test runs twice: with the fast path, and with one private helper of phonenumbers removed, so
+that the import-time check turns the fast path off and every number takes the public API."""
 
 from __future__ import annotations
 
 import random
+import types
+from collections.abc import Iterator
 
 import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import phonenumberutil
 
+from reconciler import phones
 from reconciler.sources.phones import looks_numeric, normalise_phone, region_for, slow_normalise_phone
+
+
+def without(name: str) -> types.ModuleType:
+    """phonenumberutil as a release that renamed `name` shows it: the library's own functions keep
+    working (they see the real module), but the helper is no longer there to bind."""
+    module = types.ModuleType(phonenumberutil.__name__)
+    module.__dict__.update({k: v for k, v in vars(phonenumberutil).items() if k != name})
+    return module
+
+
+@pytest.fixture(scope="module", autouse=True, params=["fast", "fallback"])
+def path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The phone path under test; 'fallback' removes `_test_number_length` from phonenumbers."""
+    assert phones.FAST_PATH_PROBLEM is None, "the fast path is on with the installed phonenumbers"
+    if request.param == "fast":
+        yield "fast"
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(phones, "phonenumberutil", without("_test_number_length"))
+        problem = phones.check_fast_path()
+        assert problem is not None and "_test_number_length" in problem
+        yield "fallback"
+    assert phones.check_fast_path() is None
+
+
+def test_the_path_under_test_is_the_one_in_use(path: str) -> None:
+    assert (phones._p is not None) is (path == "fast")
+    assert ("fast path: on" in phones.fast_path_status()) is (path == "fast")
 
 REGIONS = ["US", "GB", "DE", "FR", "IT", "AU", "BR", "IN", "CA", "JE", "MX", "AR", "SG", "ZZ"]
 REGION = st.sampled_from([*REGIONS, None])
@@ -112,3 +147,35 @@ def test_region_for() -> None:
     assert region_for("XX", "US") == "US"
     assert region_for(None, None) is None
     assert region_for("", "gb") == "GB"
+
+
+def test_a_public_api_that_disagrees_turns_the_fast_path_off(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The public API decides differently from what the fast path reproduces (here: a release that
+    no longer accepts UK numbers): the fast path is off, and results follow the public API."""
+    if path == "fallback":
+        pytest.skip("the fast path is already off in this run")
+    is_valid = phonenumbers.is_valid_number
+    monkeypatch.setattr(phonenumbers, "is_valid_number", lambda n: n.country_code != 44 and is_valid(n))
+    try:
+        problem = phones.check_fast_path()
+        assert problem is not None and "public API" in problem
+        assert phones._p is None
+        assert normalise_phone("020 7946 0123", "GB") is None
+        assert normalise_phone("(415) 555-0123", "US") == "+14155550123"
+        assert "public API (slower, same results)" in phones.fast_path_status()
+    finally:
+        monkeypatch.undo()
+        phones.check_fast_path()
+
+
+def test_an_internal_error_on_one_number_falls_back_for_that_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    if phones._p is None:
+        pytest.skip("the fast path is off in this run")
+
+    def broken(*args: object) -> object:
+        raise IndexError("changed internals")
+
+    monkeypatch.setattr(phones._p, "extract_country_code", broken)
+    assert normalise_phone("+44 20 7946 0123", None) == "+442079460123"

@@ -24,7 +24,13 @@ from reconciler import console
 from reconciler.commands.common import add_config_flags
 from reconciler.config.checks import source_error_detail
 from reconciler.config.load import load_declaration
-from reconciler.config.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec, Declaration
+from reconciler.config.model import (
+    SMALLEST_MAX_MEMBERS,
+    SMALLEST_MAX_UPLOAD_BYTES,
+    AudienceSpec,
+    Declaration,
+    SourceSpec,
+)
 from reconciler.errors import ConfigError, Problem, SourceError
 from reconciler.gitcheck import tracked_sources
 from reconciler.sources import SourceScan, iter_members, render_upload, scan_source
@@ -119,12 +125,13 @@ def run(args: argparse.Namespace) -> int:
 
 def tracked_source_problems(declaration: Declaration) -> list[Problem]:
     """One problem per audience whose source file git tracks (committed or staged)."""
-    specs = list(declaration.audiences.values())
-    paths = [spec.source.path for spec in specs]
+    specs = declaration.audiences.values()
+    files = [(spec, spec.source) for spec in specs if isinstance(spec.source, SourceSpec)]
+    paths = [source.path for _, source in files]  # query sources keep no member data in the repository
     tracked = {path.resolve() for path in tracked_sources(paths, declaration.base_dir)}
     problems: list[Problem] = []
-    for spec in specs:
-        if spec.source.path.resolve() in tracked:
+    for spec, source in files:
+        if source.path.resolve() in tracked:
             where = spec.location
             problems.append(Problem(
                 where.file if where else str(declaration.path), where.line if where else 0,
@@ -144,6 +151,12 @@ def check_audience(spec: AudienceSpec, key: bytes) -> tuple[AudienceReport, Sour
     try:
         scan = scan_source(spec, key)
     except SourceError as exc:
+        if spec.is_query and exc.problems:  # already located at the declaration line
+            named = f"audience '{spec.key}'"
+            return report, None, [
+                p if named in p.message else Problem(p.file, p.line, p.col, f"{named}: {p.message}")
+                for p in exc.problems
+            ]
         message = f"audience '{spec.key}': source cannot be read: {source_error_detail(exc)}"
         return report, None, [Problem(file, line, col, message)]
     _fill(report, scan)

@@ -29,6 +29,7 @@ SMALLEST_ONLY_COLUMNS = ("identifier",)
 PROVIDER_TITLES = {"commbox": "CommBox", "whop": "Whop", "smallest": "Smallest"}
 WHOP_ACCOUNT_ENV = "WHOP_ACCOUNT_ID"
 DELIMITER_ALIASES = {"tab": "\t"}
+FILE_OPTIONS = ("delimiter", "encoding", "sheet")
 
 T = TypeVar("T")
 
@@ -172,6 +173,9 @@ class _Checker:
             )
 
     def source_rules(self, base: PathKey, columns: dict[str, Any] | None, *, encoding_ok: bool) -> None:
+        if self.get((*base, "source"), dict) is not None:
+            self.query_rules(base)
+            return
         written = self.get((*base, "source"), str)
         if written is None:
             return
@@ -205,6 +209,17 @@ class _Checker:
         for field, header in (columns or {}).items():
             if isinstance(header, str) and header not in headers:
                 self.report((*base, "columns", field), _missing_header(header, headers, written))
+
+
+    def query_rules(self, base: PathKey) -> None:
+        """A query source: file options do not apply; its columns are checked when it runs."""
+        for option in FILE_OPTIONS:
+            if (*base, option) in self.doc.keys:
+                self.report((*base, option), f"'{option}' applies only to file sources, not to a query "
+                            "source; remove it", at_key=True)
+        query = self.get((*base, "source", "query"), str)
+        if query is not None and not query.strip().rstrip(";").strip():
+            self.report((*base, "source", "query"), "the query is empty: write one SELECT statement")
 
 
 def source_error_detail(exc: SourceError) -> str:

@@ -16,11 +16,13 @@ from reconciler.config.checks import semantic_problems, source_spec, whop_accoun
 from reconciler.config.model import (
     DEFAULT_MAX_SHRINK,
     DEFAULT_SHRINK_MIN_MEMBERS,
+    DEFAULT_STATEMENT_TIMEOUT,
     PROVIDERS,
     AudienceSpec,
     Declaration,
     Location,
     ProviderName,
+    QuerySpec,
 )
 from reconciler.config.schema import schema_problems
 from reconciler.config.yamlload import YamlDocument, decode, load_yaml
@@ -76,7 +78,10 @@ def _build(doc: YamlDocument, path: Path, file: str, sha256: str, env: Mapping[s
     audiences: dict[str, AudienceSpec] = {}
     for key, raw in (data.get("audiences") or {}).items():
         mark = doc.key_where(("audiences", key))
-        audiences[key] = _audience(key, raw, path.parent, default_region, Location(file, mark.line, mark.col))
+        source = _query_spec(doc, key, raw, file) if isinstance(raw["source"], dict) else None
+        audiences[key] = _audience(
+            key, raw, path.parent, default_region, Location(file, mark.line, mark.col), source
+        )
     return Declaration(
         path=path,
         sha256=sha256,
@@ -87,8 +92,32 @@ def _build(doc: YamlDocument, path: Path, file: str, sha256: str, env: Mapping[s
     )
 
 
+def _query_spec(doc: YamlDocument, key: str, raw: dict[str, Any], file: str) -> QuerySpec:
+    """The QuerySpec of a schema-valid query source, with the declaration lines its messages name."""
+    base = ("audiences", key)
+
+    def at(path: tuple[str, ...], *, key: bool = False) -> Location:
+        mark = doc.key_where(path) if key else doc.where(path)
+        return Location(file, mark.line, mark.col)
+
+    source = raw["source"]
+    timeout = source.get("statement_timeout")
+    return QuerySpec(
+        query=str(source["query"]),
+        url_env=str(source["url_env"]),
+        statement_timeout=DEFAULT_STATEMENT_TIMEOUT if timeout is None else int(timeout),
+        location=at((*base, "source"), key=True),
+        column_locations={str(f): at((*base, "columns", str(f))) for f in raw["columns"]},
+    )
+
+
 def _audience(
-    key: str, raw: dict[str, Any], base_dir: Path, default_region: str | None, location: Location
+    key: str,
+    raw: dict[str, Any],
+    base_dir: Path,
+    default_region: str | None,
+    location: Location,
+    query: QuerySpec | None = None,
 ) -> AudienceSpec:
     provider: ProviderName = raw["provider"]
     region = _region(raw.get("phone_region")) or default_region
@@ -98,7 +127,7 @@ def _audience(
         key=key,
         provider=provider,
         name=raw["name"],
-        source=source_spec(raw, base_dir),
+        source=query or source_spec(raw, base_dir),
         columns={str(k): str(v) for k, v in raw["columns"].items()},
         phone_region=region,
         description=raw.get("description"),

@@ -52,6 +52,31 @@ class SourceSpec:
         return self.path.suffix.lower() in (".xlsx", ".xlsm")
 
 
+DEFAULT_STATEMENT_TIMEOUT = 300  # seconds a query source's statements may run (each FETCH too)
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """How to read one query source: a SQL query run read-only against PostgreSQL.
+
+    The connection URL is read from the environment variable `url_env` only when the query runs,
+    so it never sits in the declaration, a plan or a message."""
+
+    query: str
+    url_env: str
+    statement_timeout: int = DEFAULT_STATEMENT_TIMEOUT  # seconds
+    location: Location | None = None  # where `source:` is written in the declaration
+    column_locations: dict[str, Location] = field(default_factory=dict)  # mapped field -> its line
+
+    @property
+    def display(self) -> str:
+        """How plans and reports name the source (never the URL)."""
+        return f"query ({self.url_env})"
+
+
+Source = SourceSpec | QuerySpec
+
+
 @dataclass(frozen=True)
 class AudienceSpec:
     """One declared audience."""
@@ -59,7 +84,7 @@ class AudienceSpec:
     key: str  # stable identity, never sent to a provider
     provider: ProviderName
     name: str  # display name at the provider
-    source: SourceSpec
+    source: Source  # a file, or a query (see `is_query`)
     columns: dict[str, str]  # mapped field -> source header
     phone_region: str | None  # ISO 3166 alpha-2 for numbers without a country code
     description: str | None = None
@@ -67,6 +92,11 @@ class AudienceSpec:
     max_shrink: float = DEFAULT_MAX_SHRINK
     shrink_min_members: int = DEFAULT_SHRINK_MIN_MEMBERS
     location: Location | None = None
+
+    @property
+    def is_query(self) -> bool:
+        """True when the members come from a SQL query rather than a file."""
+        return isinstance(self.source, QuerySpec)
 
     @property
     def identity_field(self) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.config.model import AudienceSpec, Declaration
+from reconciler.config.model import AudienceSpec, Declaration, QuerySpec
 from reconciler.errors import Problem, ReconcilerError, StalePlanError, UsageError
 from reconciler.planning.diff import Desired, diff, provider_settings
 from reconciler.planning.guards import apply_guards
@@ -67,6 +67,8 @@ def _scan_one(job: tuple[AudienceSpec, bytes]) -> SourceScan | ReconcilerError:
 
 
 def _source_size(spec: AudienceSpec) -> int:
+    if isinstance(spec.source, QuerySpec):
+        return SMALL_SOURCE_BYTES  # a query is read on its own (its size is unknown until it runs)
     try:
         return spec.source.path.stat().st_size
     except OSError:
@@ -155,7 +157,8 @@ def make_plan(project: Project, options: PlanOptions, *, now: datetime | None = 
     inputs = Inputs(
         config=project.config_display or str(project.declaration.path),
         config_sha256=project.declaration.sha256,
-        sources={want.scan.source: want.scan.sha256 for want in desired.values()},
+        sources={want.scan.source: want.scan.sha256 for want in desired.values() if not want.spec.is_query},
+        queries={key: want.scan.sha256 for key, want in desired.items() if want.spec.is_query},
         state_lineage=project.state.lineage,
         state_serial=project.state.serial,
         targets=sorted(options.targets),
@@ -193,6 +196,29 @@ def _state_moved(plan: Plan, state: State) -> str | None:
     return f"the state serial moved from {was.state_serial} to {now.serial} (another apply ran since)"
 
 
+def _queries_moved(plan: Plan, project: Project) -> list[Problem]:
+    """One problem per query source whose result digest differs from the plan's (rows changed)."""
+    problems: list[Problem] = []
+    declaration = project.declaration
+    for key, digest in sorted(plan.inputs.queries.items()):
+        spec = declaration.audiences.get(key)
+        where = spec.location if spec is not None else None
+        file, line, col = (where.file, where.line, where.col) if where else (plan.inputs.config, 0, 0)
+        if spec is None or not spec.is_query:
+            problems.append(Problem(file, line, col, f"audience '{key}' no longer reads a query source"))
+            continue
+        scan = project.scans.get(key)
+        if scan is None:
+            scan = project.scans[key] = scan_source(spec, project.key)
+        if scan.sha256 != digest:
+            problems.append(Problem(
+                file, line, col,
+                f"audience '{key}': the rows of its query ({spec.source.display}) changed since the plan "
+                "was made",
+            ))
+    return problems
+
+
 def check_plan_current(plan: Plan, project: Project) -> None:
     """Raise StalePlanError if the plan's recorded inputs no longer match the project."""
     problems: list[Problem] = []
@@ -202,6 +228,7 @@ def check_plan_current(plan: Plan, project: Project) -> None:
         problems.append(Problem(state_dir, 0, 0, moved))
     if plan.inputs.config_sha256 != project.declaration.sha256:
         problems.append(Problem(plan.inputs.config, 0, 0, "the declaration changed since the plan was made"))
+    problems += _queries_moved(plan, project)
     scanned = {scan.source: scan.sha256 for scan in project.scans.values()}
     for source, sha in sorted(plan.inputs.sources.items()):
         current = scanned.get(source)

@@ -143,6 +143,7 @@ class Inputs:
     config: str  # path as given
     config_sha256: str
     sources: dict[str, str] = field(default_factory=dict)  # source path as written -> sha256
+    queries: dict[str, str] = field(default_factory=dict)  # audience key -> its query's result digest
     state_lineage: str | None = None  # None: planned from empty state
     state_serial: int = 0
     targets: list[str] = field(default_factory=list)

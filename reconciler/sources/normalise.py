@@ -37,6 +37,7 @@ class RowRules:
     headers: dict[str, str]  # mapped field -> source header
     default_region: str | None
     phone_required: bool = False  # CommBox and Smallest identify members by phone only
+    row_hashes: bool = False  # also hash each valid row, unkeyed (a query source's result digest)
     phone_header: str | None = field(init=False)
     email_header: str | None = field(init=False)
 

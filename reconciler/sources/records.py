@@ -6,19 +6,21 @@ reader only parses records and never builds per-row objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import islice
 from operator import itemgetter
 
-from reconciler.config.model import AudienceSpec, SourceSpec
+from reconciler.config.model import AudienceSpec, QuerySpec, SourceSpec
 from reconciler.errors import Problem, SourceError
 from reconciler.sources.csvread import csv_records
 from reconciler.sources.normalise import FIELDS, RawRow
+from reconciler.sources.query import QueryBlock, query_column_indexes, query_records
 from reconciler.sources.xlsxread import xlsx_records
 
-# (row number of the first record, records, per record: phone cell was a number in a sheet)
-Block = tuple[int, list[list[str]], list[bool] | None]
+# (row number of the first record, records, per record: phone cell was a number in a sheet or a
+# numeric result column). A query's records hold None for NULL, which every step reads as ''.
+Block = tuple[int, Sequence[Sequence[str | None]], list[bool] | None]
 # index of each of FIELDS in a record (None: unmapped)
 Indexes = tuple[int | None, ...]
 
@@ -53,7 +55,12 @@ def column_indexes(spec: AudienceSpec, header: list[str]) -> Indexes:
 def source_blocks(spec: AudienceSpec, block_size: int) -> Iterator[tuple[Indexes, Iterator[Block]]]:
     """(column indexes, blocks of records) of `spec.source`; SourceError when unreadable."""
     source = spec.source
-    if source.is_excel:
+    if isinstance(source, QuerySpec):
+        with query_records(spec, block_size) as (header, numeric, rows):
+            indexes = query_column_indexes(spec, header, FIELDS)
+            phone = indexes[0]
+            yield indexes, _query_blocks(rows, phone if phone in numeric else None)
+    elif source.is_excel:
         with xlsx_records(source) as (header, records):
             indexes = column_indexes(spec, header)
             yield indexes, _sheet_blocks(records, indexes[0], block_size)
@@ -71,6 +78,13 @@ def _sheet_blocks(
         yield batch[0][0], [cells for _, cells, _ in batch], numeric
 
 
+def _query_blocks(blocks: Iterator[QueryBlock], numeric_phone: int | None) -> Iterator[Block]:
+    """A query's blocks; when the phone column is numeric, each non-NULL phone is a numeric cell."""
+    for first, rows in blocks:
+        numeric = None if numeric_phone is None else [row[numeric_phone] is not None for row in rows]
+        yield first, rows, numeric
+
+
 def block_rows(block: Block, indexes: Indexes) -> Iterator[RawRow]:
     """The non-blank records of a block as (row number, mapped cells in FIELDS order, numeric)."""
     first, records, numeric = block
@@ -81,6 +95,6 @@ def block_rows(block: Block, indexes: Indexes) -> Iterator[RawRow]:
         if not any(cells):  # blank line, or only delimiters (",,,," from spreadsheets)
             continue
         missing = needed - len(cells)
-        padded: list[str | None] = [*cells, *[""] * missing] if missing > 0 else list(cells)
+        padded: list[str | None] = [*cells, *[""] * missing] if missing > 0 else [*cells]
         padded.append(None)
         yield first + offset, pick(padded), bool(numeric and numeric[offset])

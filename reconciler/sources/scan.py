@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from reconciler.config.model import PHONE_ONLY_PROVIDERS, AudienceSpec
+from reconciler.config.model import PHONE_ONLY_PROVIDERS, AudienceSpec, QuerySpec, SourceSpec
 from reconciler.errors import SourceError
 from reconciler.sources import parallel
 from reconciler.sources.csvread import source_delimiter, source_error
@@ -28,6 +28,7 @@ from reconciler.sources.normalise import (
     normalise_values,
 )
 from reconciler.sources.parallel import map_chunks
+from reconciler.sources.query import result_digest, row_hash
 from reconciler.sources.ranges import RangePlan, file_facts, plan_ranges, read_span
 from reconciler.sources.records import Block, Indexes, block_rows, read_headers, source_blocks
 from reconciler.sources.render import render_upload, upload_headers
@@ -58,6 +59,7 @@ class _Chunk:
     rows: int
     issues: list[RowIssue] = field(default_factory=list)
     records: int = 0  # records in the block, blank ones included
+    hashes: np.ndarray | None = None  # unkeyed hash of each valid row (`RowRules.row_hashes`)
 
 
 def _rules(spec: AudienceSpec) -> RowRules:
@@ -65,6 +67,7 @@ def _rules(spec: AudienceSpec) -> RowRules:
         headers=dict(spec.columns),
         default_region=spec.phone_region,
         phone_required=spec.provider in PHONE_ONLY_PROVIDERS,
+        row_hashes=isinstance(spec.source, QuerySpec),
     )
 
 
@@ -73,6 +76,7 @@ def _scan_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> _Chun
     ids: list[int] = []
     attrs: list[int] = []
     issues: list[RowIssue] = []
+    hashes: list[int] | None = [] if rules.row_hashes else None
     rows = 0
     for row in block_rows(block, indexes):
         rows += 1
@@ -83,8 +87,13 @@ def _scan_chunk(context: tuple[RowRules, Indexes, bytes], block: Block) -> _Chun
             ident, attr = fingerprint_values(result, key)
             ids.append(ident)
             attrs.append(attr)
+            if hashes is not None:
+                hashes.append(row_hash(result))
     records = len(block[1])
-    return _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), rows, issues, records)
+    chunk = _Chunk(np.array(ids, dtype=np.uint64), np.array(attrs, dtype=np.uint32), rows, issues, records)
+    if hashes is not None:
+        chunk.hashes = np.array(hashes, dtype=np.uint64)
+    return chunk
 
 
 def _scan_span(context: tuple[RowRules, Indexes, bytes, RangePlan], span: tuple[int, int]) -> _Chunk | None:
@@ -111,7 +120,11 @@ def _members_span(
 
 
 def _file_facts(spec: AudienceSpec) -> tuple[str, bool]:
-    """(SHA-256 of the source, whether its lines are its records: see `ranges.file_facts`)."""
+    """(SHA-256 of the source, whether its lines are its records: see `ranges.file_facts`).
+
+    A query source has no bytes to hash (its digest is its result's: `result_digest`)."""
+    if isinstance(spec.source, QuerySpec):
+        return "", False
     try:
         return file_facts(str(spec.source.path))
     except FileNotFoundError:
@@ -125,7 +138,9 @@ def _file_facts(spec: AudienceSpec) -> tuple[str, bool]:
 def _range_plan(spec: AudienceSpec, simple: bool, workers: int, span_bytes: int) -> RangePlan | None:
     """Byte spans for the workers to read themselves, when the file is large and simple enough."""
     source = spec.source
-    if not simple or source.is_excel or workers <= 1 or source.path.stat().st_size < RANGE_MIN_BYTES:
+    if not simple or isinstance(source, QuerySpec) or source.is_excel or workers <= 1:
+        return None
+    if source.path.stat().st_size < RANGE_MIN_BYTES:
         return None
     return plan_ranges(str(source.path), source.encoding, source_delimiter(source), span_bytes)
 
@@ -134,6 +149,7 @@ def _raise_read_error(blocks: Iterator[Block], spec: AudienceSpec) -> NoReturn:
     """A span failed to decode or parse: the streaming reader finds and words the error."""
     for _ in blocks:
         pass
+    assert isinstance(spec.source, SourceSpec)  # only files are read by spans
     raise source_error(spec.source, "the file changed while it was being read")
 
 
@@ -148,6 +164,7 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
     id_parts: list[np.ndarray] = []
     attr_parts: list[np.ndarray] = []
     reasons: Counter[str] = Counter()
+    hash_parts: list[np.ndarray] = []
     workers = parallel.default_workers() if workers is None else workers
     with source_blocks(spec, parallel.CHUNK_ROWS) as (indexes, blocks):
         context = (_rules(spec), indexes, key)
@@ -167,11 +184,15 @@ def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -
             scan.rows_read += part.rows
             id_parts.append(part.ids)
             attr_parts.append(part.attrs)
+            if part.hashes is not None:
+                hash_parts.append(part.hashes)
             scan.issues.extend(part.issues)
             reasons.update(issue.reason for issue in part.issues)
     scan.valid = sum(int(part.shape[0]) for part in id_parts)
     scan.invalid = dict(sorted(reasons.items()))
     scan.members, scan.duplicates, scan.conflicting_duplicates = _first_occurrences(id_parts, attr_parts)
+    if isinstance(spec.source, QuerySpec):
+        scan.sha256 = result_digest(scan, hash_parts)
     return scan
 
 

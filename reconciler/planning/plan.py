@@ -178,11 +178,19 @@ class Plan:
             "format_version": self.format_version,
             "tool_version": self.tool_version,
             "created_at": self.created_at,
-            "inputs": asdict(self.inputs),
+            "inputs": self._inputs_dict(),
             "summary": self.summary(),
             "changes": [c.to_dict() for c in self.changes],
             "warnings": list(self.warnings),
         }
+
+    def _inputs_dict(self) -> dict[str, Any]:
+        """`inputs` as saved; `queries` only when there are query sources, so a plan of file
+        sources reads exactly as before (and in older versions)."""
+        inputs = asdict(self.inputs)
+        if not inputs["queries"]:
+            del inputs["queries"]
+        return inputs
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:

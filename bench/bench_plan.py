@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from reconciler.config.load import load_declaration  # noqa: E402
-from reconciler.planning.diff import applied_extra, provider_settings, settings_digest  # noqa: E402
+from reconciler.planning.diff import applied_entry, provider_settings  # noqa: E402
 from reconciler.planning.engine import PlanOptions, Project, load_project, make_plan, scan_sources  # noqa: E402
 from reconciler.render import render_text  # noqa: E402
-from reconciler.state.store import AudienceState, StateStore  # noqa: E402
+from reconciler.state.store import StateStore  # noqa: E402
 
 AREA_CODES = (201, 202, 203, 205, 206, 207, 208, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225,
               228, 229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 276,
@@ -70,12 +70,9 @@ def record_apply(config: Path, state_dir: Path) -> None:
     state, sets = project.state, {}
     for key, scan in project.scans.items():
         spec = project.declaration.audiences[key]
-        settings = provider_settings(project.declaration, spec.provider, os.environ)
-        state.audiences[key] = AudienceState(
-            key=key, provider=spec.provider, provider_id=f"bench-{key}", name=spec.name,
-            settings_digest=settings_digest(spec, settings), member_digest=scan.members.digest(),
-            member_count=scan.member_count, source_sha256=scan.sha256,
-            extra=applied_extra(spec, settings),
+        settings = provider_settings(project.declaration, spec.provider)
+        state.audiences[key] = applied_entry(
+            spec, settings, f"bench-{key}", scan.members, source_sha256=scan.sha256
         )
         sets[key] = scan.members
     project.store.save(state, sets)

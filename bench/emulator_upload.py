@@ -21,7 +21,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from reconciler.emulator import WHOP_API_VERSION_DATE  # noqa: E402
+from reconciler.emulator.whop import WHOP_API_VERSION_DATE  # noqa: E402
 
 
 def rss_kb(pid: int, field: str) -> int:

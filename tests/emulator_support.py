@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from reconciler.emulator import WHOP_API_VERSION_DATE, Emulator
+from reconciler.emulator import Emulator
+from reconciler.emulator.whop import WHOP_API_VERSION_DATE
 
 ACCOUNT = "biz_test"
 ISO_7 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z\Z")

@@ -2,7 +2,8 @@
 
 `state_after_apply` builds the State + MemberSets exactly as the executor records them after a
 successful apply: provider IDs, name, `diff.settings_digest`, `MemberSet.digest()`, member count,
-source digest and `diff.applied_extra` (protect flag and settings record).
+source digest and `diff.applied_extra` (protect flag and settings record), through the same
+`records.applied_entry` the executor uses.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from reconciler.config.model import AudienceSpec, Declaration, ProviderName, SourceSpec
-from reconciler.planning.diff import Desired, applied_extra, provider_settings, settings_digest
+from reconciler.planning.diff import Desired, applied_entry, provider_settings
 from reconciler.planning.engine import Project
 from reconciler.sources.members import MemberSet, RowIssue, SourceScan
-from reconciler.state.store import AudienceState, State
+from reconciler.state.store import State
 
 DEFAULT_COLUMNS = {"phone": "Mobile", "first_name": "First"}
 
@@ -80,28 +81,18 @@ def applied_state(wanted: Mapping[str, Desired], *, lineage: str = "lineage-1",
     state = State(lineage=lineage, serial=serial, fingerprint_key="00" * 32)
     sets: dict[str, MemberSet] = {}
     for key, want in wanted.items():
-        state.audiences[key] = AudienceState(
-            key=key,
-            provider=want.spec.provider,
-            provider_id=f"id-{key}",
-            name=want.spec.name,
-            settings_digest=settings_digest(want.spec, want.settings),
-            member_digest=want.scan.members.digest(),
-            member_count=want.scan.member_count,
-            source_sha256=want.scan.sha256,
+        state.audiences[key] = applied_entry(
+            want.spec, want.settings, f"id-{key}", want.scan.members, source_sha256=want.scan.sha256,
             applied_at="2026-01-01T00:00:00Z",
-            extra=applied_extra(want.spec, want.settings),
         )
         sets[key] = want.scan.members
     return state, sets
 
 
-def desired_of(declaration: Declaration, scans: Mapping[str, SourceScan],
-               environ: Mapping[str, str] | None = None) -> dict[str, Desired]:
+def desired_of(declaration: Declaration, scans: Mapping[str, SourceScan]) -> dict[str, Desired]:
     """The Desired audiences of a loaded declaration and its scans (as the engine builds them)."""
-    env = environ or {}
     return {
-        key: Desired(spec=s, scan=scans[key], settings=provider_settings(declaration, s.provider, env))
+        key: Desired(spec=s, scan=scans[key], settings=provider_settings(declaration, s.provider))
         for key, s in declaration.audiences.items()
         if key in scans
     }

@@ -9,8 +9,12 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from reconciler.config.model import MAPPABLE_FIELDS, PROVIDERS
-from reconciler.config.schema import load_schema
+from reconciler.config.compose import compose_schema, schema_json
+from reconciler.config.model import MAPPABLE_FIELDS
+from reconciler.config.schema import load_schema, shipped_schema_text
+from reconciler.providers import registry
+
+PROVIDERS = registry.names()
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -41,6 +45,11 @@ def test_schema_knows_every_provider_and_mappable_field() -> None:
     assert audience["properties"]["provider"]["enum"] == list(PROVIDERS)
     assert set(audience["properties"]["columns"]["properties"]) == set(MAPPABLE_FIELDS)
     assert set(schema["properties"]["providers"]["properties"]) == set(PROVIDERS)
+
+
+def test_shipped_schema_is_the_composition_for_the_built_in_providers() -> None:
+    assert shipped_schema_text() == schema_json(compose_schema(registry.builtins()))
+    assert list(registry.builtins()) == ["commbox", "whop", "smallest"]
 
 
 def test_bundled_example_passes_the_schema_alone() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.emulator import WHOP_API_VERSION_DATE
+from reconciler.emulator.whop import WHOP_API_VERSION_DATE
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE_MB = 48

@@ -8,7 +8,8 @@ from emulator_support import ACCOUNT, auth, csv_bytes, whop_create, whop_file, w
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.emulator import WHOP_API_VERSION_DATE, Emulator
+from reconciler.emulator import Emulator
+from reconciler.emulator.whop import WHOP_API_VERSION_DATE
 from reconciler.emulator.whop_model import decode_cursor, encode_cursor, parse_version
 from reconciler.emulator.wire import ApiError
 

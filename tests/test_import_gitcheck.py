@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.gitcheck import repo_root, tracked_sources
+from reconciler.sources.gitcheck import repo_root, tracked_sources
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -45,9 +45,10 @@ def upload(tmp_path: Path) -> UploadFile:
 
 
 def test_capabilities() -> None:
-    caps = smallest(Router()).capabilities
+    client = smallest(Router())
+    caps, limits = client.capabilities, client.limits
     assert (caps.rename, caps.delete, caps.members) == (False, True, "add_remove_members")
-    assert (caps.max_members, caps.max_upload_bytes) == (10_000, 5_000_000)
+    assert (limits.max_members, limits.max_upload_bytes) == (10_000, 5_000_000)
 
 
 def test_create_form_fields(upload: UploadFile) -> None:

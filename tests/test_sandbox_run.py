@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+import yaml
 from apply_support import Project, cli, fast_providers, make_project
 
-from reconciler.sandbox import PROVIDER_ENV, sandbox_state_dir
+from reconciler.emulator.sandbox import PROVIDER_ENV, sandbox_state_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,3 +109,62 @@ def test_readme_first_command_on_the_bundled_example(tmp_path: Path) -> None:
     assert "0 failed, 0 not attempted" in applied.stdout
     assert (tmp_path / "state" / ".sandbox" / "state.json").is_file()
     assert not (tmp_path / "state" / "state.json").exists()
+
+
+class Listener:
+    """A listening loopback socket that records every connection made to it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.connections = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_the_sandbox_never_sends_to_a_declared_base_url_or_environment(
+    tmp_path: Path, no_provider_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A declared `base_url` (and a *_BASE_URL variable) pointing at a live loopback socket: the
+    sandbox run sends every provider to the emulator, and the socket is never even connected to."""
+    declared, from_env = Listener(), Listener()
+    try:
+        project = make_project(tmp_path)
+        doc = yaml.safe_load(project.config.read_text(encoding="utf-8"))
+        doc["providers"] = {
+            name: {"base_url": f"{declared.url}/real-{name}"} for name in ("commbox", "whop", "smallest")
+        }
+        doc["providers"]["whop"]["account_id"] = "biz_real"
+        project.config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        for name in PROVIDER_ENV:
+            value = f"{from_env.url}/env" if name.endswith("_BASE_URL") else "real-secret-token"
+            monkeypatch.setenv(name, value)
+        result = cli("apply", "--sandbox", "--auto-approve", *project.args())
+        assert result.code == 0, result.out + result.err
+        assert "3 succeeded" in result.out
+        assert "real-secret-token" not in result.out + result.err
+    finally:
+        declared.close()
+        from_env.close()
+    assert (declared.connections, from_env.connections) == (0, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from reconciler.cli import main
 from reconciler.commands import validate
 from reconciler.config.schema import load_schema
 from reconciler.errors import Problem, SourceError
+from reconciler.providers.smallest import Smallest
+
+MAX_MEMBERS = Smallest.limits.max_members or 0
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = Path(__file__).resolve().parent / "fixtures" / "config" / "broken" / "audiences.yaml"
@@ -130,7 +134,7 @@ def test_invalid_rows_alone_do_not_fail(capsys: pytest.CaptureFixture[str], tmp_
 
 
 def test_smallest_member_limit(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    rows = phones(validate.SMALLEST_MAX_MEMBERS + 1)
+    rows = phones(MAX_MEMBERS + 1)
     config = project(tmp_path, "smallest", rows)
     code, _, err = run(capsys, "validate", "-c", str(config))
     assert code == 1
@@ -140,7 +144,7 @@ def test_smallest_member_limit(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
 
 def test_smallest_exactly_at_the_member_limit_is_valid(capsys: Capsys, tmp_path: Path) -> None:
-    rows = phones(validate.SMALLEST_MAX_MEMBERS)
+    rows = phones(MAX_MEMBERS)
     rows.append(rows[0])  # a duplicate does not count
     code, out, err = run(capsys, "validate", "-c", str(project(tmp_path, "smallest", rows)))
     assert code == 0, err
@@ -154,10 +158,10 @@ def test_smallest_upload_size_limit(
     config = project(tmp_path, "smallest", rows)
     code, out, _ = run(capsys, "validate", "-c", str(config), "--format", "json")
     size = json.loads(out)["audiences"][0]["upload"]["bytes"]
-    monkeypatch.setattr(validate, "SMALLEST_MAX_UPLOAD_BYTES", size - 1)
+    monkeypatch.setattr(Smallest, "limits", dataclasses.replace(Smallest.limits, max_upload_bytes=size - 1))
     code, _, err = run(capsys, "validate", "-c", str(config))
     assert code == 1 and f"would be {size:,} bytes" in err
-    monkeypatch.setattr(validate, "SMALLEST_MAX_UPLOAD_BYTES", size)
+    monkeypatch.setattr(Smallest, "limits", dataclasses.replace(Smallest.limits, max_upload_bytes=size))
     assert run(capsys, "validate", "-c", str(config))[0] == 0
 
 
@@ -238,3 +242,37 @@ def test_forbid_tracked_sources_fails_only_when_git_tracks_a_source(
     assert "audiences.yaml:" in err  # located at the audience
     code, _, _ = run(capsys, "validate", "-c", str(config))  # the check is opt-in
     assert code == 0
+
+
+def _limit_lines(err: str) -> list[str]:
+    """The located limit messages of a run's stderr (file:line:col: audience 'a' ...)."""
+    return [line.strip() for line in err.splitlines() if "audience 'a'" in line]
+
+
+def test_plan_checks_the_member_limit_of_a_create_like_validate(capsys: Capsys, tmp_path: Path) -> None:
+    config = project(tmp_path, "smallest", phones(10_050))
+    code, _, validated = run(capsys, "validate", "-c", str(config))
+    assert code == 1
+    code, out, planned = run(capsys, "plan", "-c", str(config))
+    assert code == 1 and out == ""
+    assert "would have 10,050 members" in planned and "at most 10,000" in planned
+    assert _limit_lines(planned) == _limit_lines(validated)
+    assert not (tmp_path / "state").exists()  # refused before anything else
+
+
+def test_plan_checks_the_upload_size_of_a_replacement(
+    capsys: Capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = project(tmp_path, "commbox", phones(100))
+    state = tmp_path / "state"
+    applied = run(capsys, "apply", "--sandbox", "--auto-approve", "-c", str(config), "--state", str(state))
+    assert applied[0] == 0
+    # the audience moves to Smallest: a replacement, whose upload is over a (lowered) byte limit
+    config.write_text(config.read_text(encoding="utf-8").replace("commbox", "smallest"), encoding="utf-8")
+    size = json.loads(run(capsys, "validate", "-c", str(config), "--format", "json")[1])["audiences"][0]
+    monkeypatch.setattr(Smallest, "limits", dataclasses.replace(Smallest.limits, max_upload_bytes=100))
+    code, _, validated = run(capsys, "validate", "-c", str(config))
+    code_plan, _, planned = run(capsys, "plan", "-c", str(config), "--state", str(state / ".sandbox"))
+    assert code == code_plan == 1
+    assert f"upload file would be {size['upload']['bytes']:,} bytes" in planned
+    assert _limit_lines(planned) == _limit_lines(validated)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler import console
-from reconciler.commands.common import add_config_flags, state_dir, state_lock
-from reconciler.commands.plan import print_rendering
+from reconciler.app import add_config_flags, print_rendering, state_dir, state_lock
 from reconciler.errors import GuardError, StalePlanError, UsageError
 from reconciler.executor import (
     DEFAULT_PARALLELISM,
@@ -33,6 +33,7 @@ from reconciler.executor.progress import ConsoleReporter
 from reconciler.planning.engine import PlanOptions, Project, check_plan_current, load_project, make_plan
 from reconciler.planning.plan import Plan
 from reconciler.planning.planfile import load_plan
+from reconciler.providers.base import Endpoint
 from reconciler.state.store import StateStore
 
 EXIT_INTERRUPTED = 130
@@ -123,27 +124,34 @@ def run(args: argparse.Namespace) -> int:
     """Apply; return the exit code."""
     _check_args(args)
     if args.sandbox:
-        from reconciler.sandbox import sandbox
+        from reconciler.emulator.sandbox import sandbox
 
         with sandbox(state_dir(args)) as box:
             sys.stderr.write(box.describe() + "\n")
             try:
-                return _apply(args, box.state_dir)
+                return _apply(args, box.state_dir, box.env, box.endpoints)
             finally:
                 sys.stderr.write(box.farewell() + "\n")
     return _apply(args, state_dir(args))
 
 
-def _apply(args: argparse.Namespace, directory: Path) -> int:
+def _apply(
+    args: argparse.Namespace,
+    directory: Path,
+    env: Mapping[str, str] = os.environ,
+    endpoints: Mapping[str, Endpoint] | None = None,
+) -> int:
+    """Plan (or load the saved plan) and carry it out. `env` is the environment the run reads
+    (provider tokens, setting defaults); `endpoints` (the sandbox) seals every provider to one URL."""
     saved: Plan | None = load_plan(Path(args.planfile)) if args.planfile else None
     if saved is not None and saved.refused:
         raise GuardError(_refusal(saved))
     targets = (saved.inputs.targets if saved is not None else _options(args).targets) or None
     with state_lock(StateStore(directory), "apply"):
-        project = load_project(Path(args.config), directory, targets)
+        project = load_project(Path(args.config), directory, targets, env)
         if saved is not None:
             check_plan_current(saved, project)
-        with ProviderPool(project.declaration, os.environ) as pool:
+        with ProviderPool(project.declaration, env, endpoints) as pool:
             journal = Journal(project.store, project.state)
             settled = _settle(journal, pool, project)
             project.state = journal.state

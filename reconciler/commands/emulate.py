@@ -10,17 +10,18 @@ import threading
 from types import FrameType
 
 from reconciler.emulator import Emulator, Faults, is_loopback
+from reconciler.emulator.core import emulated
 from reconciler.emulator.server import LoggedRequest
 from reconciler.errors import UsageError
 
-DESCRIPTION = "Serve CommBox, Whop and Smallest AI Atoms emulators on one loopback port until Ctrl-C."
+DESCRIPTION = "Serve every registered provider's emulator on one loopback port until Ctrl-C."
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `emulate` command."""
     p = subparsers.add_parser(
         "emulate",
-        help="serve a local emulator of all three providers on loopback",
+        help="serve a local emulator of every provider on loopback",
         description=DESCRIPTION,
     )
     add_arguments(p)
@@ -42,13 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="share carried out, then dropped unanswered",
     )
     p.add_argument("--retry-after", type=int, default=1, metavar="S", help="Retry-After seconds on 429/503")
-    p.add_argument(
-        "--whop-outcome",
-        choices=("ready", "partial", "failed"),
-        default="ready",
-        help="how Whop audience processing ends",
-    )
-    p.add_argument("--polls", type=int, default=1, metavar="N", help="Whop reads per status step (default 1)")
+    for api in emulated().values():
+        api.add_arguments(p)
+    p.add_argument("--polls", type=int, default=1, metavar="N",
+                   help="reads per asynchronous status step (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed for ids and faults")
     p.add_argument("--quiet", action="store_true", help="do not log each request")
     p.set_defaults(func=run)
@@ -76,14 +74,16 @@ def build(args: argparse.Namespace) -> Emulator:
     except ValueError as exc:
         raise UsageError(f"fault flags: {exc}") from None
     on_request = None if args.quiet else _print_request
+    builtin = {"port", "host", "seed", "polls", "quiet", "func", "command", "latency", "retry_after"}
+    options = {k: v for k, v in vars(args).items() if k not in builtin and not k.startswith("rate_")}
     return Emulator(
         args.port,
         faults,
         seed=args.seed,
         host=args.host,
         polls_per_step=args.polls,
-        whop_outcome=args.whop_outcome,
         on_request=on_request,
+        **options,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reconciler.commands.common import add_config_flags, state_dir
+from reconciler.app import add_config_flags, state_dir
 from reconciler.state.store import StateStore
 
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from collections.abc import Collection, Iterable, Mapping
-from datetime import UTC, datetime
 
 from reconciler import console
-from reconciler.commands.common import add_config_flags, state_lock
-from reconciler.commands.refresh import load, open_providers
+from reconciler.app import add_config_flags, load_declared, open_providers, state_lock
 from reconciler.config.model import MAPPABLE_FIELDS, AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError, StateError, UsageError
-from reconciler.planning.diff import applied_extra, provider_settings, settings_digest
+from reconciler.planning.records import applied_entry, provider_settings
 from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.sources import fingerprint, iter_members, upload_headers
 from reconciler.sources.members import Member, MemberSet
@@ -118,7 +115,7 @@ def adopted_fingerprints(
 
 def remote_members(provider: Provider, spec: AudienceSpec, audience_id: str, key: bytes) -> MemberSet | None:
     """The audience's members as keyed fingerprints when the provider can list them, else None."""
-    if provider.capabilities.members != "add_remove_members":
+    if not provider.capabilities.list_members:
         return None
     listing = (member for _, member in provider.iter_members(audience_id, spec))
     return adopted_fingerprints(listing, iter_members(spec), tuple(upload_headers(spec)), key)
@@ -132,22 +129,18 @@ def adopted_entry(
 
     Members unknown (not listable): an empty set with the provider's count."""
     as_found = dataclasses.replace(spec, name=remote.name)
-    count = len(members) if members is not None else (remote.member_count or 0)
-    return AudienceState(
-        key=spec.key,
-        provider=spec.provider,
-        provider_id=remote.id,
-        name=remote.name,
-        settings_digest=settings_digest(as_found, settings),
-        member_digest=members.digest() if members is not None else "",  # "": none recorded
-        member_count=count,
-        applied_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        extra={**applied_extra(as_found, settings), "imported": True, "members_known": members is not None},
+    return applied_entry(
+        as_found,
+        settings,
+        remote.id,
+        members,
+        member_count=remote.member_count,
+        extra={"imported": True, "members_known": members is not None},
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load(args)
+    project = load_declared(args)
     spec = project.declaration.audiences.get(args.key)
     if spec is None:
         declared = ", ".join(sorted(project.declaration.audiences)) or "none"
@@ -161,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             found = provider.read(args.id)
             remote = check_adoptable(spec, found, args.id, allow_name_mismatch=args.allow_name_mismatch)
             members = remote_members(provider, spec, remote.id, project.store.fingerprint_key(state))
-        settings = provider_settings(project.declaration, spec.provider, os.environ)
+        settings = provider_settings(project.declaration, spec.provider)
         entry = adopted_entry(spec, settings, remote, members)
         state.audiences[spec.key] = entry
         project.store.save(state, {spec.key: members} if members is not None else None)

@@ -10,14 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from reconciler import console
-from reconciler.commands.common import add_config_flags, state_dir
-from reconciler.planning.drift import COUNT, GONE, RefreshResult
+from reconciler.app import add_config_flags, print_rendering, state_dir
+from reconciler.planning.drift import fold_drift_into_plan
 from reconciler.planning.engine import PlanOptions, load_project, make_plan
 from reconciler.planning.guards import apply_guards
-from reconciler.planning.plan import STRATEGY_ADD_REMOVE, STRATEGY_PUT_REPLACE, Action, Plan
 from reconciler.planning.planfile import save_plan
-from reconciler.render import FORMATS, render
+from reconciler.render import FORMATS
 
 EXIT_CHANGES = 2
 EXIT_REFUSED = 3
@@ -46,51 +44,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def print_rendering(doc: dict[str, object], fmt: str) -> None:
-    """Print a plan document in `fmt` to stdout (colour only when the console allows it)."""
-    rendered = render(doc, fmt)
-    out = console.stdout()
-    if not isinstance(rendered, str) and out.no_color:  # rich keeps bold/dim under NO_COLOR: drop all
-        rendered = rendered.plain
-    if isinstance(rendered, str):
-        sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
-    else:
-        out.print(rendered, end="")
-
-
-# Member strategies that re-sync a whole audience from its source, whatever the provider holds.
-_FULL_SYNC = {"commbox": STRATEGY_PUT_REPLACE, "smallest": STRATEGY_ADD_REMOVE}
-
-
-def fold_drift_into_plan(plan: Plan, refreshed: RefreshResult) -> None:
-    """Explain each change by what `plan --refresh` found at the providers.
-
-    An audience gone at the provider plans as `create` because `gone_at_provider`; every drift kind
-    becomes a reason and its message a warning. Members changed behind the tool's back (the provider
-    counts a different number) make an otherwise unchanged CommBox or Smallest audience an update
-    that re-syncs it from its source; Whop cannot remove people in place, so there it is a warning."""
-    for change in plan.changes:
-        findings = [f for f in refreshed.findings if f.key == change.address and f.is_drift]
-        if not findings:
-            continue
-        kinds = [f.kind for f in findings]
-        if change.action is Action.CREATE and GONE in kinds:
-            change.reasons = [r for r in change.reasons if r != "added_to_config"]
-        change.reasons = list(dict.fromkeys([*kinds, *change.reasons]))
-        change.warnings.extend(f.message for f in findings)
-        if COUNT in kinds and change.action is Action.NOOP:
-            strategy = _FULL_SYNC.get(change.provider)
-            if strategy is None:
-                change.warnings.append(
-                    f"{change.provider} cannot remove members in place: run `reconciler plan --replace "
-                    f"{change.address}` to rebuild the audience from its source"
-                )
-                continue
-            change.action = Action.UPDATE
-            change.strategy = strategy
-            change.members.before = next(int(f.after) for f in findings if f.kind == COUNT)
-
-
 def run(args: argparse.Namespace) -> int:
     """Make, optionally save, and print the plan; return the exit code."""
     options = PlanOptions(
@@ -102,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     project = load_project(Path(args.config), state_dir(args), options.targets or None)
     refreshed = None
     if args.refresh:
-        from reconciler.commands.refresh import refresh_project  # needs httpx: only when asked
+        from reconciler.app import refresh_project
 
         refreshed = refresh_project(project)
         project.state = refreshed.state

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from reconciler import console
-from reconciler.commands.common import add_config_flags, state_dir, state_lock
-from reconciler.config.load import load_declaration
-from reconciler.config.model import Declaration
-from reconciler.planning.diff import provider_settings
-from reconciler.planning.drift import Finding, RefreshResult, providers_in_use, refresh, refresh_state
-from reconciler.planning.engine import Project
-from reconciler.providers import make_provider
-from reconciler.providers.base import Provider
-from reconciler.state.store import StateStore
+from reconciler.app import add_config_flags, load_declared, open_providers, refresh_project, state_lock
+from reconciler.planning.drift import Finding, RefreshResult, providers_in_use, refresh
 
 EXIT_DRIFT = 2
 
@@ -52,39 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-@contextmanager
-def open_providers(declaration: Declaration, names: Sequence[str]) -> Iterator[dict[str, Provider]]:
-    """Provider clients for `names`, configured from the declaration and the environment; closed on exit.
-
-    Raises AuthError (naming the variable to set) when a needed token is missing."""
-    with ExitStack() as stack:
-        clients: dict[str, Provider] = {}
-        for name in names:
-            client = make_provider(name, provider_settings(declaration, name, os.environ), os.environ)
-            stack.callback(client.close)
-            clients[name] = client
-        yield clients
-
-
-def refresh_project(project: Project) -> RefreshResult:
-    """Read back every audience `project.state` manages, opening (and closing) the provider clients
-    it needs; what `plan --refresh` calls. Raises AuthError naming a missing token's variable."""
-    with open_providers(project.declaration, providers_in_use(project.state)) as clients:
-        return refresh_state(project, clients)
-
-
-def load(args: argparse.Namespace) -> Project:
-    """The declaration and state named by -c/--state, without scanning sources (refresh and import
-    read none)."""
-    declaration = load_declaration(Path(args.config))
-    store = StateStore(state_dir(args))
-    state = store.load()
-    # no fingerprint key: nothing here fingerprints members (import asks the store under the lock)
-    return Project(declaration, store, state, b"", {}, config_display=args.config)
-
-
 def run(args: argparse.Namespace) -> int:
-    project = load(args)
+    project = load_declared(args)
     if args.write:
         with state_lock(project.store, "refresh"):
             state = project.store.load()

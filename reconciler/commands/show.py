@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from reconciler.commands.plan import print_rendering
+from reconciler.app import print_rendering
 from reconciler.planning.planfile import load_plan
 from reconciler.render import FORMATS
 

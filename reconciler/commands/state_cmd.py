@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.commands.common import add_config_flags, state_dir, state_lock
+from reconciler.app import add_config_flags, state_dir, state_lock
 from reconciler.errors import StateError, UsageError
 from reconciler.state.store import AudienceState, LockStatus, State, StateStore
 

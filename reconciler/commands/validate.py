@@ -1,8 +1,9 @@
 """`reconciler validate`: the declaration, every source and the provider limits, offline.
 
 Rule: the run fails (exit 1) when the declaration has a problem, a source cannot be read, an
-audience ends with no valid members, or a provider limit would be exceeded (Smallest: 5,000,000
-bytes and 10,000 members in the upload). Invalid and duplicate rows are reported with counts and
+audience ends with no valid members, or a provider limit would be exceeded (the limits each
+provider class declares, e.g. members and bytes of the upload; `plan` checks them the same way).
+Invalid and duplicate rows are reported with counts and
 masked samples but do not fail validation by themselves: plan and apply skip them the same way.
 """
 
@@ -12,7 +13,6 @@ import argparse
 import csv
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,32 +21,17 @@ from typing import Any
 from rich.text import Text
 
 from reconciler import console
-from reconciler.commands.common import add_config_flags
+from reconciler.app import add_config_flags
 from reconciler.config.checks import source_error_detail
 from reconciler.config.load import load_declaration
-from reconciler.config.model import (
-    SMALLEST_MAX_MEMBERS,
-    SMALLEST_MAX_UPLOAD_BYTES,
-    AudienceSpec,
-    Declaration,
-    SourceSpec,
-)
+from reconciler.config.model import AudienceSpec, Declaration, SourceSpec
 from reconciler.errors import ConfigError, Problem, SourceError
-from reconciler.gitcheck import tracked_sources
-from reconciler.sources import SourceScan, iter_members, render_upload, scan_source
+from reconciler.planning.limits import Upload, limit_problems, measure_upload
+from reconciler.providers import registry
+from reconciler.sources import SourceScan, scan_source
+from reconciler.sources.gitcheck import tracked_sources
 
 SAMPLES = 3
-PROVIDER_TITLES = {"commbox": "CommBox", "whop": "Whop", "smallest": "Smallest"}
-
-
-@dataclass
-class Upload:
-    """The upload file the provider would receive (rendered only where limits apply)."""
-
-    bytes: int
-    members: int
-    max_bytes: int
-    max_members: int
 
 
 @dataclass
@@ -165,14 +150,14 @@ def check_audience(spec: AudienceSpec, key: bytes) -> tuple[AudienceReport, Sour
         reasons = ", ".join(f"{r} {n}" for r, n in report.invalid_by_reason.items()) or "no data rows"
         problems.append(Problem(file, line, col, f"audience '{spec.key}' has no valid members ({reasons}); "
                                 "check its columns, phone_region and source"))
-    if spec.provider == "smallest":
-        try:
-            report.upload = _smallest_upload(spec)
-        except SourceError as exc:
-            message = f"audience '{spec.key}': upload file cannot be rendered: {source_error_detail(exc)}"
-            problems.append(Problem(file, line, col, message))
-        else:
-            problems += _limit_problems(spec, report.upload, file, line, col)
+    try:
+        report.upload = measure_upload(spec)
+    except SourceError as exc:
+        message = f"audience '{spec.key}': upload file cannot be rendered: {source_error_detail(exc)}"
+        problems.append(Problem(file, line, col, message))
+    else:
+        if report.upload is not None:
+            problems += limit_problems(spec, report.upload)
     return report, scan, problems
 
 
@@ -187,25 +172,6 @@ def _fill(report: AudienceReport, scan: SourceScan) -> None:
     report.members = scan.member_count
     issues = sorted(scan.issues, key=lambda issue: issue.row)[:SAMPLES]
     report.samples = [" ".join(filter(None, (f"row {i.row}", i.reason, i.masked))) for i in issues]
-
-
-def _smallest_upload(spec: AudienceSpec) -> Upload:
-    """Render the upload file Smallest would receive to a temporary file and measure it."""
-    with tempfile.TemporaryDirectory(prefix="reconciler-validate-") as tmp:
-        upload = render_upload(spec, iter_members(spec), Path(tmp) / "upload.csv")
-    return Upload(upload.size, upload.rows, SMALLEST_MAX_UPLOAD_BYTES, SMALLEST_MAX_MEMBERS)
-
-
-def _limit_problems(spec: AudienceSpec, upload: Upload, file: str, line: int, col: int) -> list[Problem]:
-    found = []
-    if upload.members > upload.max_members:
-        found.append(Problem(file, line, col, f"audience '{spec.key}' would have {upload.members:,} members; "
-                             f"Smallest allows at most {upload.max_members:,}: split the source"))
-    if upload.bytes > upload.max_bytes:
-        found.append(Problem(file, line, col, f"audience '{spec.key}' upload file would be {upload.bytes:,} "
-                             f"bytes; Smallest accepts at most {upload.max_bytes:,}: map fewer columns "
-                             "or split the source"))
-    return found
 
 
 def write_rejects(scans: Iterable[SourceScan], dest: Path) -> None:
@@ -266,7 +232,7 @@ def _plural(count: int, word: str) -> str:
 
 def audience_lines(report: AudienceReport) -> list[Text]:
     """The text report of one audience (no raw member data: counts and masked samples only)."""
-    title = PROVIDER_TITLES.get(report.provider, report.provider)
+    title = registry.title(report.provider)
     lines = [Text.assemble((report.key, "bold"), f"  {title}  \"{report.name}\"")]
 
     def row(label: str, value: str) -> None:
@@ -286,6 +252,9 @@ def audience_lines(report: AudienceReport) -> list[Text]:
         row("invalid" if index == 0 else "", sample)
     if report.upload is not None:
         up = report.upload
-        row("upload", f"{up.bytes:,} bytes, {up.members:,} members "
-            f"(limits {up.max_bytes:,} bytes, {up.max_members:,} members)")
+        limits = ", ".join(
+            f"{limit:,} {unit}" for limit, unit in ((up.max_bytes, "bytes"), (up.max_members, "members"))
+            if limit is not None
+        )
+        row("upload", f"{up.bytes:,} bytes, {up.members:,} members (limits {limits})")
     return lines

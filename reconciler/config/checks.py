@@ -16,18 +16,18 @@ from typing import Any, TypeVar
 
 import phonenumbers
 
-from reconciler.config.model import PHONE_ONLY_PROVIDERS, SourceSpec
+from reconciler.config.compose import AUDIENCE_OPTIONS
+from reconciler.config.model import MAPPABLE_FIELDS, SourceSpec
 from reconciler.config.yamlload import PathKey, YamlDocument
 from reconciler.errors import Problem, SourceError
 from reconciler.masking import mask_value
+from reconciler.providers import registry
+from reconciler.providers.base import Identity, Provider
 from reconciler.sources import read_headers
 
 TEXT_EXTENSIONS = (".csv", ".txt", ".tsv")
 EXCEL_EXTENSIONS = (".xlsx",)
 
-SMALLEST_ONLY_COLUMNS = ("identifier",)
-PROVIDER_TITLES = {"commbox": "CommBox", "whop": "Whop", "smallest": "Smallest"}
-WHOP_ACCOUNT_ENV = "WHOP_ACCOUNT_ID"
 DELIMITER_ALIASES = {"tab": "\t"}
 FILE_OPTIONS = ("delimiter", "encoding", "sheet")
 
@@ -39,15 +39,10 @@ def valid_region(region: str) -> bool:
     return region.upper() in phonenumbers.SUPPORTED_REGIONS
 
 
-def whop_account_id(data: Any, env: Mapping[str, str]) -> str | None:
-    """providers.whop.account_id from the file, else WHOP_ACCOUNT_ID, else None."""
-    providers = data.get("providers") if isinstance(data, dict) else None
-    whop = providers.get("whop") if isinstance(providers, dict) else None
-    value = whop.get("account_id") if isinstance(whop, dict) else None
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    from_env = env.get(WHOP_ACCOUNT_ENV, "").strip()
-    return from_env or None
+def _owners(attribute: str, item: str) -> str:
+    """The titles of the registered providers whose `attribute` holds `item` ("Smallest")."""
+    titles = [c.title for c in registry.providers().values() if item in getattr(c, attribute)]
+    return " and ".join(titles) if len(titles) < 3 else ", ".join(titles)
 
 
 def source_spec(audience: Mapping[str, Any], base_dir: Path, resolved: Path | None = None) -> SourceSpec:
@@ -101,19 +96,33 @@ class _Checker:
             self.report(("defaults", "phone_region"), _region_message(region))
         audiences = self.get(("audiences",), dict) or {}
         names: dict[tuple[str, str], str] = {}
-        whop_users: list[str] = []
+        users: dict[str, list[str]] = {}  # provider -> keys of its audiences
         for key in audiences:
-            self.audience(str(key), names, whop_users)
-        account_reported = self.reported(("providers", "whop", "account_id"))
-        if whop_users and not account_reported and whop_account_id(self.doc.data, self.env) is None:
-            self.report(
-                ("audiences", whop_users[0], "provider"),
-                f"Whop audiences ({', '.join(whop_users)}) need a Whop account id: set "
-                f"providers.whop.account_id in this file or the {WHOP_ACCOUNT_ENV} environment variable",
-            )
+            self.audience(str(key), names, users)
+        for provider, keys in users.items():
+            cls = registry.find(provider)
+            if cls is not None:
+                self.required_settings(cls, keys)
         return self.problems
 
-    def audience(self, key: str, names: dict[tuple[str, str], str], whop_users: list[str]) -> None:
+    def required_settings(self, cls: type[Provider], keys: list[str]) -> None:
+        """Report each required setting of `cls` that neither the file nor the environment sets."""
+        providers = self.doc.data.get("providers") if isinstance(self.doc.data, dict) else None
+        written = providers.get(cls.name) if isinstance(providers, dict) else None
+        effective = cls.effective_settings(written if isinstance(written, dict) else {}, self.env)
+        for name, setting in cls.settings.items():
+            if not setting.required or self.reported(("providers", cls.name, name)) or effective.get(name):
+                continue
+            where = f"providers.{cls.name}.{name} in this file"
+            if setting.env:
+                where += f" or the {setting.env} environment variable"
+            self.report(
+                ("audiences", keys[0], "provider"),
+                f"{cls.title} audiences ({', '.join(keys)}) need a {cls.title} {setting.label or name}: "
+                f"set {where}",
+            )
+
+    def audience(self, key: str, names: dict[tuple[str, str], str], users: dict[str, list[str]]) -> None:
         base: PathKey = ("audiences", key)
         if self.get(base, dict) is None:
             return
@@ -121,15 +130,14 @@ class _Checker:
         columns = self.get((*base, "columns"), dict)
         if provider is not None:
             self.provider_rules(base, provider, columns)
-            if provider == "whop":
-                whop_users.append(key)
+            users.setdefault(provider, []).append(key)
             name = self.get((*base, "name"), str)
             if name is not None:
                 first = names.setdefault((provider, name), key)
                 if first != key:
                     self.report(
                         (*base, "name"),
-                        f"audiences '{first}' and '{key}' are both {PROVIDER_TITLES[provider]} audiences "
+                        f"audiences '{first}' and '{key}' are both {registry.title(provider)} audiences "
                         f"named '{name}'; give each a different name (audiences are found by name "
                         "after an interrupted run, so names must be unique per provider)",
                     )
@@ -145,32 +153,38 @@ class _Checker:
         self.source_rules(base, columns, encoding_ok=encoding is None or _known_encoding(encoding))
 
     def provider_rules(self, base: PathKey, provider: str, columns: dict[str, Any] | None) -> None:
-        title = PROVIDER_TITLES.get(provider, provider)
+        cls = registry.find(provider)
+        if cls is None:  # the schema reported it
+            return
+        title = cls.title
         if columns is not None:
-            if provider in PHONE_ONLY_PROVIDERS and "phone" not in columns:
+            if cls.identity is Identity.PHONE and "phone" not in columns:
                 self.report(
                     (*base, "columns"),
                     f"{title} audiences need a phone column: add 'phone: <header>' under columns",
                 )
-            if provider == "whop" and "phone" not in columns and "email" not in columns:
+            if cls.identity is Identity.PHONE_OR_EMAIL and "phone" not in columns and "email" not in columns:
                 self.report(
                     (*base, "columns"),
-                    "Whop audiences need a phone or email column: add 'phone: <header>' or "
+                    f"{title} audiences need a phone or email column: add 'phone: <header>' or "
                     "'email: <header>' under columns",
                 )
-            for field in SMALLEST_ONLY_COLUMNS:
-                if field in columns and provider != "smallest":
+            for field in columns:
+                if field in MAPPABLE_FIELDS and field not in cls.fields:
                     self.report(
                         (*base, "columns", field),
-                        f"'{field}' is only for Smallest audiences; remove it from this {title} audience",
+                        f"'{field}' is only for {_owners('fields', field)} audiences; remove it from this "
+                        f"{title} audience",
                         at_key=True,
                     )
-        if provider != "smallest" and self.get((*base, "description"), str) is not None:
-            self.report(
-                (*base, "description"),
-                f"'description' is only for Smallest audiences ({title} has none); remove it",
-                at_key=True,
-            )
+        for option in AUDIENCE_OPTIONS:
+            if option not in cls.audience_options and self.get((*base, option), str) is not None:
+                self.report(
+                    (*base, option),
+                    f"'{option}' is only for {_owners('audience_options', option)} audiences ({title} has "
+                    "none); remove it",
+                    at_key=True,
+                )
 
     def source_rules(self, base: PathKey, columns: dict[str, Any] | None, *, encoding_ok: bool) -> None:
         if self.get((*base, "source"), dict) is not None:

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.checks import semantic_problems, source_spec, whop_account_id
+from reconciler.config.checks import semantic_problems, source_spec
 from reconciler.config.model import (
     DEFAULT_MAX_SHRINK,
     DEFAULT_SHRINK_MIN_MEMBERS,
     DEFAULT_STATEMENT_TIMEOUT,
-    PROVIDERS,
     AudienceSpec,
     Declaration,
     Location,
@@ -34,7 +33,8 @@ __all__ = ["load_declaration"]
 def load_declaration(path: Path, env: Mapping[str, str] = os.environ) -> Declaration:
     """Load, validate and type the declaration at `path`.
 
-    `env` supplies WHOP_ACCOUNT_ID (the default for providers.whop.account_id). Raises ConfigError
+    `env` supplies the defaults of provider settings that name an environment variable (read here,
+    once: the declaration's `providers` then hold the effective settings). Raises ConfigError
     carrying every problem found (schema, provider rules, source files and their headers)."""
     file = str(path)
     data = _read(path)
@@ -70,11 +70,13 @@ def _build(doc: YamlDocument, path: Path, file: str, sha256: str, env: Mapping[s
     data: dict[str, Any] = doc.data
     defaults = data.get("defaults") or {}
     default_region = _region(defaults.get("phone_region"))
+    from reconciler.providers import registry
+
     settings = data.get("providers") or {}
-    providers: dict[str, dict[str, object]] = {name: dict(settings.get(name) or {}) for name in PROVIDERS}
-    account = whop_account_id(data, env)
-    if account is not None:
-        providers["whop"]["account_id"] = account
+    providers: dict[str, dict[str, object]] = {
+        name: cls.effective_settings(settings.get(name) or {}, env)
+        for name, cls in registry.providers().items()
+    }
     audiences: dict[str, AudienceSpec] = {}
     for key, raw in (data.get("audiences") or {}).items():
         mark = doc.key_where(("audiences", key))

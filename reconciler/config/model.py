@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-ProviderName = Literal["commbox", "whop", "smallest"]
-PROVIDERS: tuple[ProviderName, ...] = ("commbox", "whop", "smallest")
-# Providers that identify members by phone only: every row needs a valid phone.
-PHONE_ONLY_PROVIDERS: tuple[ProviderName, ...] = ("commbox", "smallest")
+# A registered provider's name (see reconciler.providers.registry: built-ins and plugins).
+ProviderName = str
 
 # Identity and attribute fields a user may map to source headers.
 IDENTITY_FIELDS: tuple[str, ...] = ("phone", "email")
 ATTRIBUTE_FIELDS: tuple[str, ...] = ("first_name", "last_name", "country", "identifier")
 MAPPABLE_FIELDS: tuple[str, ...] = IDENTITY_FIELDS + ATTRIBUTE_FIELDS
-
-# Smallest AI Atoms' documented limits: members per audience, bytes per CSV upload ("max 5MB": the
-# docs do not say which megabyte, so the smaller reading).
-SMALLEST_MAX_MEMBERS = 10_000
-SMALLEST_MAX_UPLOAD_BYTES = 5_000_000
 
 DEFAULT_MAX_SHRINK = 0.30  # share of members an update may remove before the guard refuses
 DEFAULT_SHRINK_MIN_MEMBERS = 10  # the shrink guard applies to audiences at least this large

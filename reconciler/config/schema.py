@@ -1,4 +1,5 @@
-"""The declaration's JSON Schema (shipped in the package) and its errors as located problems.
+"""The declaration's JSON Schema (composed from the registered providers) and its errors as
+located problems.
 
 Each jsonschema error is turned into one `Problem` per offending node, pointing at the key or
 value the user wrote, with a message that says what to do rather than what the validator saw.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import json
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -17,6 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from reconciler.config.compose import compose_schema, schema_json
 from reconciler.config.yamlload import Mark, PathKey, YamlDocument
 from reconciler.errors import Problem
 
@@ -33,16 +34,22 @@ _TYPE_PHRASES = {
 }
 
 
-def schema_text() -> str:
-    """The JSON Schema of audiences.yaml, as shipped in the package."""
+def shipped_schema_text() -> str:
+    """The JSON Schema shipped in the package for editors (the composition for the built-ins)."""
     return resources.files("reconciler").joinpath(*SCHEMA_RESOURCE).read_text(encoding="utf-8")
+
+
+def schema_text() -> str:
+    """The JSON Schema of audiences.yaml for the providers registered now (plugins included)."""
+    return schema_json(load_schema())
 
 
 @cache
 def load_schema() -> dict[str, Any]:
-    """The parsed JSON Schema (draft 2020-12)."""
-    schema: dict[str, Any] = json.loads(schema_text())
-    return schema
+    """The JSON Schema (draft 2020-12) composed from the registered providers."""
+    from reconciler.providers import registry
+
+    return compose_schema(registry.providers())
 
 
 def schema_problems(doc: YamlDocument, file: str) -> list[tuple[PathKey, Problem]]:

@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +54,15 @@ class Context:
 
 
 class ProviderApi(ABC):
-    """One emulated provider: authenticates, routes, and words its errors its own way."""
+    """One emulated provider: authenticates, routes, and words its errors its own way.
+
+    A provider class names its emulator (`Provider.emulator`); the server mounts it under
+    `prefix`, plus any `side_routes` (path prefix -> log label) served by `side` without auth."""
 
     name: str = ""
+    prefix: str = ""  # where the server mounts it, e.g. "/example/v1"
+    side_routes: dict[str, str] = {}  # noqa: RUF012 - a read-only class-level declaration
+    settings: dict[str, str] = {}  # noqa: RUF012 - provider settings a sandbox run uses (account ids)
     store: dict[str, Any]  # audience id -> the provider's audience record (each has a `name`)
 
     def __init__(self, ctx: Context, token: str) -> None:
@@ -96,6 +102,23 @@ class ProviderApi(ABC):
     @abstractmethod
     def error(self, status: int, message: str, kind: str = "invalid_request_error") -> Response:
         """An error response in this provider's documented body format."""
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        """Add this emulator's own `reconciler emulate` flags (an argparse parser), if any."""
+        return None
+
+    def configure(self, options: Mapping[str, Any]) -> None:
+        """Apply this emulator's own options (its `reconciler emulate` flags, or `Emulator(**options)`)."""
+        return None
+
+    def side(self, req: Request, prefix: str) -> Response:
+        """Answer a request under one of `side_routes` (e.g. presigned storage); 404 by default."""
+        raise ApiError(404, "Not Found", "not_found")
+
+    def sends_retry_after(self, faults: Any) -> bool:
+        """Whether an injected 429 carries Retry-After (providers that document none may not)."""
+        return True
 
     def throttled(self, retry_after: int, send_header: bool = True) -> Response:
         """A 429 response (Retry-After in seconds when `send_header`)."""

@@ -60,6 +60,11 @@ class CommboxApi(ProviderApi):
     """The emulated CommBox audiences API (base URL .../commbox)."""
 
     name = "commbox"
+    prefix = "/commbox"
+
+    def sends_retry_after(self, faults: Any) -> bool:
+        """CommBox documents no Retry-After; send one only when the faults ask for it."""
+        return bool(faults.commbox_retry_after)
 
     def __init__(self, ctx: Context, token: str) -> None:
         super().__init__(ctx, token)

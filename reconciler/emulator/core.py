@@ -1,7 +1,9 @@
-"""`Emulator`: the three providers on one loopback port, with inspection and test hooks."""
+"""`Emulator`: every registered provider's emulator on one loopback port, with inspection and
+test hooks. Which providers it serves comes from the registry (`Provider.emulator`)."""
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import shutil
 import tempfile
@@ -12,24 +14,31 @@ from types import TracebackType
 from typing import Any
 
 from reconciler.emulator.base import Context, ProviderApi
-from reconciler.emulator.commbox import CommboxApi
 from reconciler.emulator.faults import FaultDecider, FaultKind, Faults, ScriptedFault
-from reconciler.emulator.server import PREFIXES, EmulatorServer, LoggedRequest, RequestLog, Router
-from reconciler.emulator.smallest import SmallestApi
-from reconciler.emulator.whop import Outcome, WhopApi
+from reconciler.emulator.server import EmulatorServer, LoggedRequest, RequestLog, Router
+from reconciler.providers import registry
+from reconciler.providers.base import Endpoint
 
-PROVIDERS = ("commbox", "whop", "smallest")
-DEFAULT_TOKENS: dict[str, str] = {
-    "commbox": "emulator-commbox-token",
-    "whop": "emulator-whop-token",
-    "smallest": "emulator-smallest-token",
-}
-DEFAULT_WHOP_ACCOUNT = "biz_emulator"
-ENV_NAMES = {
-    "commbox": ("COMMBOX_BASE_URL", "COMMBOX_API_TOKEN"),
-    "whop": ("WHOP_BASE_URL", "WHOP_API_KEY"),
-    "smallest": ("SMALLEST_BASE_URL", "SMALLEST_API_KEY"),
-}
+
+def emulated() -> dict[str, type[ProviderApi]]:
+    """The emulator class of every registered provider that names one ("module:Class")."""
+    found: dict[str, type[ProviderApi]] = {}
+    for name, cls in registry.providers().items():
+        if cls.emulator:
+            module, _, attribute = cls.emulator.partition(":")
+            api = getattr(importlib.import_module(module), attribute)
+            if not (isinstance(api, type) and issubclass(api, ProviderApi)):
+                raise TypeError(f"{cls.emulator} (the emulator of {name}) is not a ProviderApi class")
+            found[name] = api
+    return found
+
+
+def default_tokens() -> dict[str, str]:
+    """The token each emulated provider accepts unless told otherwise."""
+    return {name: f"emulator-{name}-token" for name in emulated()}
+
+
+DEFAULT_TOKENS: dict[str, str] = default_tokens()
 
 
 def is_loopback(host: str) -> bool:
@@ -43,10 +52,12 @@ def is_loopback(host: str) -> bool:
 
 
 class Emulator:
-    """A stateful local emulator of CommBox, Whop and Smallest AI Atoms.
+    """A stateful local emulator of every registered provider that has one.
 
     Use as a context manager or with start()/stop(). `port=0` picks a free port.
-    `polls_per_step` is how many reads advance a Whop file or audience one status step.
+    `polls_per_step` is how many reads advance an asynchronous status one step; other keyword
+    `options` go to each provider's emulator (`ProviderApi.configure`). Each provider's
+    emulator is also an attribute named after the provider (`emulator.<name>`).
     """
 
     def __init__(
@@ -58,25 +69,23 @@ class Emulator:
         *,
         host: str = "127.0.0.1",
         polls_per_step: int = 1,
-        whop_outcome: Outcome = "ready",
         on_request: Callable[[LoggedRequest], None] | None = None,
+        **options: Any,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"the emulator only binds loopback addresses, not {host!r}")
         if polls_per_step < 1:
             raise ValueError("polls_per_step must be at least 1")
         self.host, self._port, self.seed = host, port, seed
-        self.tokens: dict[str, str] = {**DEFAULT_TOKENS, **(tokens or {})}
+        classes = emulated()
+        self.tokens: dict[str, str] = {**default_tokens(), **(tokens or {})}
         self._tmp = Path(tempfile.mkdtemp(prefix="reconciler-emulator-"))
         self.ctx = Context(self._tmp, seed=seed, polls_per_step=polls_per_step)
-        self.commbox = CommboxApi(self.ctx, self.tokens["commbox"])
-        self.whop = WhopApi(self.ctx, self.tokens["whop"], whop_outcome)
-        self.smallest = SmallestApi(self.ctx, self.tokens["smallest"])
         self._apis: dict[str, ProviderApi] = {
-            "commbox": self.commbox,
-            "whop": self.whop,
-            "smallest": self.smallest,
+            name: api(self.ctx, self.tokens[name]) for name, api in classes.items()
         }
+        for api in self._apis.values():
+            api.configure(options)  # provider-specific options, e.g. how asynchronous processing ends
         self._decider = FaultDecider(faults or Faults(), seed)
         self._log = RequestLog(on_request)
         self._server: EmulatorServer | None = None
@@ -136,18 +145,46 @@ class Emulator:
         """http://HOST:PORT, without a provider prefix."""
         return f"http://{self._url_host}:{self._port}"
 
+    def __getattr__(self, name: str) -> Any:
+        """`emulator.<provider>`: that provider's emulator (e.g. for its test hooks)."""
+        apis = self.__dict__.get("_apis") or {}
+        if name in apis:
+            return apis[name]
+        raise AttributeError(name)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The names of the providers served."""
+        return tuple(self._apis)
+
     @property
     def base_urls(self) -> dict[str, str]:
         """Each provider's base URL."""
-        return {name: self.root_url + prefix for name, prefix in PREFIXES.items()}
+        return {name: self.root_url + api.prefix for name, api in self._apis.items()}
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        """Each provider's endpoint here: base URL and token (what a sandbox run is given)."""
+        return {name: Endpoint(self.base_urls[name], self.tokens[name]) for name in self._apis}
+
+    def settings_env(self) -> dict[str, str]:
+        """Environment defaults of the provider settings the emulators expect (an account id)."""
+        out: dict[str, str] = {}
+        for name, api in self._apis.items():
+            cls = registry.get(name)
+            for key, value in api.settings.items():
+                setting = cls.settings.get(key)
+                if setting is not None and setting.env:
+                    out[setting.env] = value
+        return out
 
     def env(self) -> dict[str, str]:
-        """The environment a client needs: base URLs, tokens, and a Whop account id."""
+        """The environment a client needs: base URLs, tokens, and the settings defaults."""
         out: dict[str, str] = {}
-        for name, (url_var, token_var) in ENV_NAMES.items():
-            out[url_var] = self.base_urls[name]
-            out[token_var] = self.tokens[name]
-        out["WHOP_ACCOUNT_ID"] = DEFAULT_WHOP_ACCOUNT
+        for name, endpoint in self.endpoints().items():
+            cls = registry.get(name)
+            out[cls.base_url_env] = endpoint.base_url
+            out[cls.token_env] = endpoint.token
+        out.update(self.settings_env())
         return out
 
     # -- faults and log --------------------------------------------------------------------------
@@ -194,14 +231,14 @@ class Emulator:
 
     def _api(self, provider: str) -> ProviderApi:
         if provider not in self._apis:
-            raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+            raise ValueError(f"unknown provider {provider!r}; expected one of {', '.join(self._apis)}")
         return self._apis[provider]
 
     # -- changes behind the tool's back ----------------------------------------------------------
 
     def add_commbox_dynamic(self, name: str) -> str:
         """Create a CommBox Dynamic audience (a UI saved filter); returns its id."""
-        return self.commbox.add_dynamic(name)
+        return str(self.commbox.add_dynamic(name))
 
     def rename_audience(self, provider: str, audience_id: str, name: str) -> None:
         """Rename an audience at the provider."""
@@ -215,7 +252,7 @@ class Emulator:
         """Mark a Smallest audience as used by a campaign: its DELETE then answers 400."""
         self.smallest.set_has_campaigns(audience_id, value)
 
-    def set_next_whop_outcome(self, outcome: Outcome, error_message: str | None = None) -> None:
+    def set_next_whop_outcome(self, outcome: str, error_message: str | None = None) -> None:
         """Outcome of the next Whop audience processing: ready, partial or failed."""
         self.whop.set_next_outcome(outcome, error_message)
 

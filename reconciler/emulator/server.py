@@ -1,7 +1,8 @@
 """The HTTP server: one loopback port, providers under path prefixes, faults, and a request log.
 
-Prefixes: /commbox, /whop/api/v1, /smallest/atoms/v1, and /whop-upload for Whop's presigned
-storage URLs. The log records provider, method, path, status and a small summary — never headers.
+Each emulated provider declares its prefix (e.g. /commbox) and any side routes (e.g. presigned
+storage URLs). A method a path does not support is answered 405 with an `Allow` header, whatever
+the method. The log records provider, method, path, status and a small summary — never headers.
 """
 
 from __future__ import annotations
@@ -18,15 +19,7 @@ from typing import Any
 
 from reconciler.emulator.base import ProviderApi
 from reconciler.emulator.faults import FaultDecider
-from reconciler.emulator.whop import WhopApi
-from reconciler.emulator.whop_files import UPLOAD_PREFIX
 from reconciler.emulator.wire import ApiError, BodyReader, Request, Response
-
-PREFIXES: dict[str, str] = {
-    "commbox": "/commbox",
-    "whop": "/whop/api/v1",
-    "smallest": "/smallest/atoms/v1",
-}
 
 
 @dataclass(frozen=True)
@@ -73,6 +66,10 @@ class Router:
         self.apis = apis
         self.decider = decider
         self.log = log
+        # side route prefix -> (its API, log label); they are matched first
+        self.sides: dict[str, tuple[ProviderApi, str]] = {
+            prefix: (api, label) for api in apis.values() for prefix, label in api.side_routes.items()
+        }
 
     def serve(self, h: BaseHTTPRequestHandler) -> None:
         """Answer the request held by handler `h`."""
@@ -94,11 +91,10 @@ class Router:
             _write(h, resp, close=not body.drain(1 << 20))
             return
         req = Request.build(method, target[len(prefix) :], headers, body)
-        if provider == "whop-upload":
-            whop = self.apis["whop"]
-            assert isinstance(whop, WhopApi)
-            file_id = req.path.strip("/").split("/")[0]
-            self._finish(h, req, "whop-upload", self._run(whop, req, lambda: whop.upload(req, file_id)), None)
+        if prefix in self.sides:
+            side, label = self.sides[prefix]
+            answer = self._run(side, req, lambda: side.side(req, prefix))
+            self._finish(h, req, label, answer, None, secret=True)
             return
         api = self.apis[provider]
         decision = self.decider.decide(provider, method, req.path)
@@ -111,7 +107,7 @@ class Router:
             self._drop(h, req, provider, kind)
             return
         if kind == "429":
-            send = provider != "commbox" or self.decider.faults.commbox_retry_after
+            send = api.sends_retry_after(self.decider.faults)
             resp = api.throttled(self.decider.faults.retry_after, send_header=send)
         elif kind in ("500", "503"):
             resp = api.error(
@@ -139,18 +135,27 @@ class Router:
 
     def _match(self, target: str) -> tuple[str | None, str]:
         path = target.split("?")[0]
-        if path.startswith(UPLOAD_PREFIX + "/"):
-            return "whop-upload", UPLOAD_PREFIX
-        for name, prefix in PREFIXES.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                return name, prefix
+        for prefix, (api, _) in self.sides.items():
+            if path.startswith(prefix + "/"):
+                return api.name, prefix
+        for name, api in self.apis.items():
+            if path == api.prefix or path.startswith(api.prefix + "/"):
+                return name, api.prefix
         return None, ""
 
     def _finish(
-        self, h: BaseHTTPRequestHandler, req: Request, provider: str, resp: Response, fault: str | None
+        self,
+        h: BaseHTTPRequestHandler,
+        req: Request,
+        provider: str,
+        resp: Response,
+        fault: str | None,
+        *,
+        secret: bool = False,
     ) -> None:
         close = not req.body.done and not req.body.drain(1 << 20)
-        self._record(req, provider, resp.status, fault)  # before the answer: a client may read the log next
+        # before the answer: a client may read the log next
+        self._record(req, provider, resp.status, fault, secret=secret)
         _write(h, resp, close=close)
 
     def _drop(
@@ -162,14 +167,17 @@ class Router:
             h.connection.shutdown(socket.SHUT_RDWR)
 
     def _record(
-        self, req: Request, provider: str, status: int, fault: str | None, extra: dict[str, Any] | None = None
+        self,
+        req: Request,
+        provider: str,
+        status: int,
+        fault: str | None,
+        extra: dict[str, Any] | None = None,
+        *,
+        secret: bool = False,
     ) -> None:
-        # the presigned upload's query string is a credential: never logged
-        query = (
-            ""
-            if provider == "whop-upload"
-            else "&".join(f"{k}={v}" for k, vs in req.query.items() for v in vs)
-        )
+        # a side route's query string (a presigned URL's signature) is a credential: never logged
+        query = "" if secret else "&".join(f"{k}={v}" for k, vs in req.query.items() for v in vs)
         self.log.add(
             LoggedRequest(
                 provider,
@@ -213,6 +221,13 @@ class _Handler(BaseHTTPRequestHandler):
         router.serve(self)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # any other method (TRACE, CONNECT, PROPFIND...) is routed too, so a path that does not
+        # support it answers 405 with Allow (BaseHTTPRequestHandler would send a 501 HTML page)
+        if name.startswith("do_") and name[3:].isupper():
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
         return

@@ -86,6 +86,7 @@ class SmallestApi(ProviderApi):
     """The emulated Smallest AI Atoms API (base URL .../smallest/atoms/v1)."""
 
     name = "smallest"
+    prefix = "/smallest/atoms/v1"
 
     def __init__(self, ctx: Context, token: str) -> None:
         super().__init__(ctx, token)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.emulator.base import Context, ProviderApi
 from reconciler.emulator.tables import Table, open_table
-from reconciler.emulator.whop_files import FileStore
+from reconciler.emulator.whop_files import UPLOAD_PREFIX, FileStore
 from reconciler.emulator.whop_model import (
     Job,
     Outcome,
@@ -30,6 +30,7 @@ from reconciler.emulator.wire import ApiError, Request, Response
 
 # /files needs this API version or later (docs.whop.com: direct file uploads)
 WHOP_API_VERSION_DATE = "2026-08-21-1"
+DEFAULT_WHOP_ACCOUNT = "biz_emulator"  # the account a sandbox run uses
 MAX_PAGE = 100
 DEFAULT_PAGE = 10
 ERROR_TYPES = {
@@ -47,6 +48,9 @@ class WhopApi(ProviderApi):
     """The emulated Whop API (base URL .../whop/api/v1)."""
 
     name = "whop"
+    prefix = "/whop/api/v1"
+    side_routes = {UPLOAD_PREFIX: "whop-upload"}  # noqa: RUF012
+    settings = {"account_id": DEFAULT_WHOP_ACCOUNT}  # noqa: RUF012
 
     def __init__(self, ctx: Context, token: str, outcome: Outcome = "ready") -> None:
         super().__init__(ctx, token)
@@ -63,6 +67,20 @@ class WhopApi(ProviderApi):
         self.route("PATCH", r"/audiences/([^/]+)", self.patch)
         self.route("DELETE", r"/audiences/([^/]+)", self.delete)
         self.route("POST", r"/audiences/([^/]+)/add_people", self.add_people)
+
+    @classmethod
+    def add_arguments(cls, parser: Any) -> None:
+        parser.add_argument(
+            "--whop-outcome",
+            choices=("ready", "partial", "failed"),
+            default="ready",
+            help="how Whop audience processing ends",
+        )
+
+    def configure(self, options: Mapping[str, Any]) -> None:
+        outcome = options.get("whop_outcome")
+        if outcome is not None:
+            self.default_outcome = outcome
 
     def error(self, status: int, message: str, kind: str = "invalid_request_error") -> Response:
         kind = ERROR_TYPES.get(status, kind) if status != 400 else kind
@@ -113,6 +131,10 @@ class WhopApi(ProviderApi):
     def upload(self, req: Request, file_id: str) -> Response:
         """The presigned storage PUT (not an API call: no bearer token, no faults)."""
         return self.files.upload(req, file_id)
+
+    def side(self, req: Request, prefix: str) -> Response:
+        """The presigned storage URLs under UPLOAD_PREFIX."""
+        return self.upload(req, req.path.strip("/").split("/")[0])
 
     # -- audiences -------------------------------------------------------------------------------
 

@@ -7,25 +7,34 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from reconciler.config.model import Declaration
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.planning.records import provider_settings
 from reconciler.providers import make_provider
-from reconciler.providers.base import Provider
+from reconciler.providers.base import Endpoint, Provider
 
 
 class ProviderPool:
-    """Builds each provider client on first use (so a missing token only matters where needed)."""
+    """Builds each provider client on first use (so a missing token only matters where needed).
 
-    def __init__(self, declaration: Declaration, env: Mapping[str, str]) -> None:
+    With `endpoints` (the sandbox) the pool is sealed: every client is sent to its endpoint only,
+    and a provider without one cannot be used."""
+
+    def __init__(
+        self,
+        declaration: Declaration,
+        env: Mapping[str, str],
+        endpoints: Mapping[str, Endpoint] | None = None,
+    ) -> None:
         self._declaration = declaration
         self._env = env
+        self._endpoints = endpoints
         self._clients: dict[str, Provider] = {}
         self._errors: dict[str, ReconcilerError] = {}
         self._lock = threading.Lock()
 
     def settings(self, name: str) -> dict[str, object]:
-        """The effective settings of provider `name` (the declaration's, with env defaults)."""
-        return provider_settings(self._declaration, name, self._env)
+        """The effective settings of provider `name` (env defaults were applied at load)."""
+        return provider_settings(self._declaration, name)
 
     def get(self, name: str) -> Provider:
         """The client of provider `name`; re-raises the same error if it cannot be built."""
@@ -35,7 +44,13 @@ class ProviderPool:
             if name in self._errors:
                 raise self._errors[name]
             try:
-                client = make_provider(name, self.settings(name), self._env)
+                if self._endpoints is None:
+                    client = make_provider(name, self.settings(name), self._env)
+                else:
+                    endpoint = self._endpoints.get(name)
+                    if endpoint is None:
+                        raise ConfigError(f"{name} has no emulator, so a sandbox run cannot use it")
+                    client = make_provider(name, self.settings(name), self._env, endpoint=endpoint)
             except ReconcilerError as exc:
                 self._errors[name] = exc
                 raise

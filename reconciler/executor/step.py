@@ -14,10 +14,10 @@ from reconciler.config.model import AudienceSpec
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.executor.journal import IntentSpec, Journal
 from reconciler.planning.plan import Change
-from reconciler.planning.records import applied_extra, settings_digest
+from reconciler.planning.records import applied_entry, applied_extra, settings_digest
 from reconciler.providers.base import Progress, Provider, RemoteAudience
 from reconciler.sources import Member, SourceScan, UploadFile, iter_members, render_upload
-from reconciler.state.store import AudienceState, Intent, utcnow_iso
+from reconciler.state.store import AudienceState, Intent
 
 
 class StepFailed(ReconcilerError):
@@ -67,18 +67,7 @@ def definitive(exc: BaseException) -> bool:
 def new_entry(step: Step, provider_id: str) -> AudienceState:
     """The state entry after `step` made the audience match its declaration."""
     spec, scan = step.require_spec()
-    return AudienceState(
-        key=spec.key,
-        provider=spec.provider,
-        provider_id=provider_id,
-        name=spec.name,
-        settings_digest=settings_digest(spec, step.provider_settings),
-        member_digest=scan.members.digest(),
-        member_count=len(scan.members),
-        source_sha256=scan.sha256,
-        applied_at=utcnow_iso(),
-        extra=applied_extra(spec, step.provider_settings),
-    )
+    return applied_entry(spec, step.provider_settings, provider_id, scan.members, source_sha256=scan.sha256)
 
 
 def render(step: Step, members: Iterable[Member]) -> UploadFile:

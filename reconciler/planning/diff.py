@@ -1,12 +1,15 @@
 """Desired audiences vs state -> one `Change` per audience key. Pure: no I/O.
 
-The decision table (see DESIGN.md and providers/README.md):
+The decision table (see docs/providers.md); every provider fact comes from its class's
+`capabilities` (the member strategy, rename, delete):
   * in config only                 -> create
-  * members changed                -> CommBox put_replace, Smallest add_remove_members,
-                                      Whop append (additions only) or replace/create_then_delete
-  * name changed                   -> Whop patch_rename; CommBox/Smallest replace (cannot rename)
-  * description / columns / provider settings / provider changed -> replace (CommBox columns: PUT)
-  * in state only                  -> delete (Whop, Smallest) or forget (CommBox cannot delete)
+  * members changed                -> the provider's member strategy: put_replace (whole list),
+                                      add_remove_members (in place), or append when only people
+                                      were added (append_or_recreate; otherwise replace)
+  * name changed                   -> patch_rename where the provider renames; else replace
+  * description / columns / provider settings / provider changed -> replace (a provider whose
+                                      update uploads the whole list takes new columns with it)
+  * in state only                  -> delete, or forget where the provider cannot delete
   * `--replace KEY`                -> replace (reason replace_requested)
   * member digest and settings digest equal -> no-op
 """
@@ -17,7 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.config.model import SMALLEST_MAX_MEMBERS, AudienceSpec
+from reconciler.config.model import AudienceSpec
 from reconciler.planning.plan import (
     STRATEGY_ADD_REMOVE,
     STRATEGY_APPEND,
@@ -34,18 +37,22 @@ from reconciler.planning.plan import (
     RowStats,
 )
 from reconciler.planning.records import (
+    applied_entry,
     applied_extra,
     provider_settings,
     record_digest,
     settings_digest,
     settings_record,
 )
+from reconciler.providers import registry
+from reconciler.providers.base import MemberStrategy, Provider
 from reconciler.sources.members import MemberSet, SourceScan
 from reconciler.state.store import AudienceState, Intent, State
 
 # Re-exported: the settings record helpers lived here first.
 __all__ = [
     "Desired",
+    "applied_entry",
     "applied_extra",
     "attribute_changes",
     "diff",
@@ -133,14 +140,20 @@ def _order(reasons: Iterable[str]) -> list[str]:
     return [r for r in REASON_ORDER if r in unique] + sorted(unique - set(REASON_ORDER))
 
 
+def _can_delete(provider: str) -> bool:
+    """Whether `provider` can delete audiences (an unregistered one is assumed to)."""
+    cls = registry.find(provider)
+    return cls is None or cls.capabilities.delete
+
+
 def _replace_strategy(old_provider: str) -> str:
-    return STRATEGY_CREATE_THEN_FORGET if old_provider == "commbox" else STRATEGY_CREATE_THEN_DELETE
+    return STRATEGY_CREATE_THEN_DELETE if _can_delete(old_provider) else STRATEGY_CREATE_THEN_FORGET
 
 
 def _abandon_warning(entry: AudienceState) -> str:
     return (
-        f"CommBox cannot delete: audience {entry.provider_id} ({entry.name!r}) stays there, unmanaged, "
-        "after the new one is created"
+        f"{registry.title(entry.provider)} cannot delete: audience {entry.provider_id} ({entry.name!r}) "
+        "stays there, unmanaged, after the new one is created"
     )
 
 
@@ -171,10 +184,13 @@ def _removed(key: str, entry: AudienceState) -> Change:
         provider_id=entry.provider_id,
         name_before=entry.name,
     )
-    if entry.provider == "commbox":
+    if not _can_delete(entry.provider):
         change.action = Action.FORGET
         change.strategy = STRATEGY_FORGET
-        change.warnings.append(f"CommBox cannot delete: audience {entry.provider_id} stays there, unmanaged")
+        change.warnings.append(
+            f"{registry.title(entry.provider)} cannot delete: audience {entry.provider_id} stays there, "
+            "unmanaged"
+        )
     return change
 
 
@@ -186,6 +202,7 @@ def _existing(
     replace_requested: bool,
 ) -> Change:
     spec, scan = want.spec, want.scan
+    cls = registry.get(spec.provider)
     change = Change(
         address=key,
         provider=spec.provider,
@@ -207,33 +224,28 @@ def _existing(
         before = load_members(entry)
         added, removed, changed = scan.members.diff(before)
         change.members = MemberCounts(len(before), scan.member_count, added, removed, changed)
-        member_reasons = _member_reasons(spec.provider, added, removed, changed)
+        member_reasons = _member_reasons(cls, added, removed, changed)
     reasons = _settings_reasons(change, want, entry) if settings_differ else set()
 
     all_reasons = reasons | member_reasons | ({"replace_requested"} if replace_requested else set())
     change.reasons = _order(all_reasons)
-    if replace_requested or _needs_replace(spec.provider, reasons, member_reasons):
+    if replace_requested or _needs_replace(cls, reasons, member_reasons):
         change.action = Action.REPLACE
         change.strategy = _replace_strategy(entry.provider)
         if change.strategy == STRATEGY_CREATE_THEN_FORGET:
             change.warnings.append(_abandon_warning(entry))
     elif all_reasons:
         change.action = Action.UPDATE
-        change.strategy = _update_strategy(spec.provider, member_reasons, reasons)
+        change.strategy = _update_strategy(cls, member_reasons)
     # else: the member digest moved but the sets are equal (e.g. re-ordered storage): a no-op
-    if spec.provider == "smallest" and scan.member_count > SMALLEST_MAX_MEMBERS:
-        change.warnings.append(
-            f"Smallest accepts at most {SMALLEST_MAX_MEMBERS:,} members an audience; "
-            f"this source has {scan.member_count:,}"
-        )
     return change
 
 
-def _member_reasons(provider: str, added: int, removed: int, changed: int) -> set[str]:
-    """Why the members changed; Whop (append-only) says which kind forces a replacement."""
+def _member_reasons(cls: type[Provider], added: int, removed: int, changed: int) -> set[str]:
+    """Why the members changed; an append-only provider says which kind forces a replacement."""
     if not (added or removed or changed):
         return set()
-    if provider == "whop" and (removed or changed):
+    if cls.capabilities.members is MemberStrategy.APPEND_OR_RECREATE and (removed or changed):
         return {reason for reason, n in (("members_removed", removed), ("attributes_changed", changed)) if n}
     return {"members_changed"}
 
@@ -256,24 +268,42 @@ def _settings_reasons(change: Change, want: Desired, entry: AudienceState) -> se
     return reasons or {"settings_changed"}  # digest moved but no record explains it (older state)
 
 
-def _needs_replace(provider: str, reasons: set[str], member_reasons: set[str]) -> bool:
+def _needs_replace(cls: type[Provider], reasons: set[str], member_reasons: set[str]) -> bool:
     """Whether the provider can only carry these changes out by creating the audience anew."""
-    if provider == "commbox" and reasons == {"settings_changed"}:
-        return False  # CommBox has no audience settings: a PUT carries the new file
+    members = cls.capabilities.members
+    whole_list = members.uploads_whole_list
+    if whole_list and not cls.settings and reasons == {"settings_changed"}:
+        return False  # no audience settings at this provider: the whole-list upload carries the file
     return bool(
         reasons & {"provider_changed", "settings_changed", "description_changed"}
-        or ("name_changed" in reasons and provider != "whop")
-        or ("columns_changed" in reasons and provider != "commbox")
-        or (provider == "whop" and member_reasons & {"members_removed", "attributes_changed"})
+        or ("name_changed" in reasons and not cls.capabilities.rename)
+        or ("columns_changed" in reasons and not whole_list)
+        or (
+            members is MemberStrategy.APPEND_OR_RECREATE
+            and member_reasons & {"members_removed", "attributes_changed"}
+        )
     )
 
 
-def _update_strategy(provider: str, member_reasons: set[str], reasons: set[str]) -> str:
-    if provider == "commbox":
-        return STRATEGY_PUT_REPLACE
-    if provider == "smallest":
-        return STRATEGY_ADD_REMOVE
-    return STRATEGY_APPEND if member_reasons else STRATEGY_PATCH_RENAME
+# The update strategy of each member strategy.
+_UPDATES: dict[MemberStrategy, str] = {
+    MemberStrategy.PUT_REPLACE: STRATEGY_PUT_REPLACE,
+    MemberStrategy.ADD_REMOVE: STRATEGY_ADD_REMOVE,
+    MemberStrategy.APPEND_OR_RECREATE: STRATEGY_APPEND,
+}
+
+
+def update_strategy(cls: type[Provider]) -> str | None:
+    """The strategy that re-syncs a whole audience of `cls` from its source in place, if any."""
+    members = cls.capabilities.members
+    return _UPDATES[members] if members.resyncs else None
+
+
+def _update_strategy(cls: type[Provider], member_reasons: set[str]) -> str:
+    strategy = _UPDATES[cls.capabilities.members]
+    if strategy == STRATEGY_APPEND and not member_reasons:
+        return STRATEGY_PATCH_RENAME
+    return strategy
 
 
 def _intent_warning(intent: Intent) -> str:

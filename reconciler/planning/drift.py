@@ -1,6 +1,7 @@
 """Drift: what the providers say about the audiences the state manages.
 
-`detect_drift` and `fold_findings` are pure. `refresh_state` is the one function doing I/O, and only
+`detect_drift`, `fold_findings` and `fold_drift_into_plan` are pure. `refresh` is the one
+function doing I/O, and only
 through the `Provider` objects it is given (it reads, never writes): `reconciler refresh` and
 `reconciler plan --refresh` both call it.
 
@@ -19,15 +20,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.errors import NotFoundError
+from reconciler.planning.diff import update_strategy
+from reconciler.planning.plan import Action, Plan
 from reconciler.planning.records import record_digest
+from reconciler.providers import registry
 from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.state.store import AudienceState, Intent, State
-
-if TYPE_CHECKING:  # pragma: no cover
-    from reconciler.planning.engine import Project
 
 GONE = "gone_at_provider"
 RENAMED = "renamed_at_provider"
@@ -248,14 +249,6 @@ def match_interrupted(
     return Finding(intent.key, intent.provider, INTERRUPTED, message, free[0], None, list(free)), adoption
 
 
-def refresh_state(project: Project, providers: Mapping[str, Provider]) -> RefreshResult:
-    """Read every managed audience (and every interrupted create) back from its provider.
-
-    `providers` maps provider name -> client for at least every provider the state uses
-    (see `providers_in_use`); a missing one raises KeyError. Provider errors propagate."""
-    return refresh(project.state, providers)
-
-
 def read_audiences(provider: Provider, ids: Collection[str]) -> dict[str, RemoteAudience | None]:
     """Each of `ids` as `provider` reports it (None: unknown there), with as few calls as possible.
 
@@ -275,7 +268,10 @@ def read_audiences(provider: Provider, ids: Collection[str]) -> dict[str, Remote
 
 
 def refresh(state: State, providers: Mapping[str, Provider]) -> RefreshResult:
-    """`refresh_state` on a bare State (what `refresh --write` uses under the lock)."""
+    """Read every managed audience (and every interrupted create) of `state` back from its provider.
+
+    `providers` maps provider name -> client for at least every provider the state uses
+    (see `providers_in_use`); a missing one raises KeyError. Provider errors propagate."""
     by_provider: dict[str, list[str]] = {}
     for entry in state.audiences.values():
         by_provider.setdefault(entry.provider, []).append(entry.provider_id)
@@ -303,3 +299,34 @@ def providers_in_use(state: State) -> list[str]:
     """Provider names a refresh of `state` must talk to (managed audiences and pending creates)."""
     names = {e.provider for e in state.audiences.values()} | {i.provider for i in pending_creates(state)}
     return sorted(names)
+
+
+def fold_drift_into_plan(plan: Plan, refreshed: RefreshResult) -> None:
+    """Explain each change by what `plan --refresh` found at the providers.
+
+    An audience gone at the provider plans as `create` because `gone_at_provider`; every drift kind
+    becomes a reason and its message a warning. Members changed behind the tool's back (the provider
+    counts a different number) make an otherwise unchanged audience an update that re-syncs it from
+    its source where the provider's member strategy can (whole-list upload, in-place sync); an
+    append-only provider cannot remove people in place, so there it is a warning."""
+    for change in plan.changes:
+        findings = [f for f in refreshed.findings if f.key == change.address and f.is_drift]
+        if not findings:
+            continue
+        kinds = [f.kind for f in findings]
+        if change.action is Action.CREATE and GONE in kinds:
+            change.reasons = [r for r in change.reasons if r != "added_to_config"]
+        change.reasons = list(dict.fromkeys([*kinds, *change.reasons]))
+        change.warnings.extend(f.message for f in findings)
+        if COUNT in kinds and change.action is Action.NOOP:
+            cls = registry.find(change.provider)
+            strategy = update_strategy(cls) if cls is not None else None
+            if strategy is None:
+                change.warnings.append(
+                    f"{change.provider} cannot remove members in place: run `reconciler plan --replace "
+                    f"{change.address}` to rebuild the audience from its source"
+                )
+                continue
+            change.action = Action.UPDATE
+            change.strategy = strategy
+            change.members.before = next(int(f.after) for f in findings if f.kind == COUNT)

@@ -1,8 +1,8 @@
 """Orchestration: load the project (declaration, state, sources) and make a plan from it.
 
 Public API (commands and the executor rely on these names):
-  Project, load_project(config, state_dir, targets=None) -> Project
-  make_plan(project, options) -> Plan
+  Project, load_project(config, state_dir, targets=None, env=os.environ) -> Project
+  make_plan(project, options) -> Plan   (pure: the environment was read by load_project)
   check_plan_current(plan, project) -> None  (raises StalePlanError when inputs moved)
 """
 
@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import __version__
 from reconciler.config.model import AudienceSpec, Declaration, QuerySpec
-from reconciler.errors import Problem, ReconcilerError, StalePlanError, UsageError
+from reconciler.errors import ConfigError, Problem, ReconcilerError, StalePlanError, UsageError
 from reconciler.planning.diff import Desired, diff, provider_settings
 from reconciler.planning.guards import apply_guards
+from reconciler.planning.limits import check_limits
 from reconciler.planning.plan import Inputs, Plan
 from reconciler.sources.members import SourceScan
 from reconciler.sources.scan import scan_source
@@ -94,17 +95,26 @@ def scan_sources(specs: list[AudienceSpec], key: bytes) -> dict[str, SourceScan]
     return {s.key: scans[s.key] for s in specs}
 
 
-def load_project(config: Path, state_dir: Path, targets: list[str] | None = None) -> Project:
-    """Load and validate the declaration, the state, and scan the (targeted) audiences' sources."""
+def load_project(
+    config: Path, state_dir: Path, targets: list[str] | None = None, env: Mapping[str, str] = os.environ
+) -> Project:
+    """Load and validate the declaration (provider settings take their environment defaults from
+    `env`, here, once), the state and its fingerprint key, scan the (targeted) audiences' sources
+    and check every provider limit (ConfigError, as `validate` words it)."""
     from reconciler.config.load import load_declaration
 
-    declaration = load_declaration(config)
+    declaration = load_declaration(config, env)
     store = StateStore(state_dir)
     state = store.load()
     _check_keys("--target", targets or (), set(declaration.audiences) | set(state.audiences))
     key = store.fingerprint_key(state)
     wanted = set(targets) if targets else set(declaration.audiences)
-    scans = scan_sources([spec for k, spec in sorted(declaration.audiences.items()) if k in wanted], key)
+    specs = [spec for k, spec in sorted(declaration.audiences.items()) if k in wanted]
+    scans = scan_sources(specs, key)
+    problems = check_limits(specs)
+    if problems:
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        raise ConfigError(f"{config}: provider limits exceeded ({count})", problems=problems)
     return Project(declaration, store, state, key, scans, config_display=str(config))
 
 
@@ -117,7 +127,7 @@ def _desired(project: Project, keys: Collection[str] | None) -> dict[str, Desire
         scan = project.scans.get(key)
         if scan is None:  # a project loaded for other targets: scan what this plan needs
             scan = project.scans[key] = scan_source(spec, project.key)
-        settings = provider_settings(declaration, spec.provider, os.environ)
+        settings = provider_settings(declaration, spec.provider)
         result[key] = Desired(spec=spec, scan=scan, settings=settings)
     return result
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from reconciler.masking import mask_email, mask_phone
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_MESSAGE_CHARS = 300
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -1,6 +1,6 @@
 """CommBox: create by multipart POST, replace members whole by PUT, read by listing.
 
-CommBox has no get-one, no delete, no rename and no per-member calls (see providers/README.md).
+CommBox has no get-one, no delete, no rename and no per-member calls (see docs/providers.md).
 Dynamic audiences (saved UI filters) are never written to: `replace_members` lists first and
 refuses them with a CapabilityError before any PUT.
 """
@@ -8,14 +8,25 @@ refuses them with a CapabilityError before any PUT.
 from __future__ import annotations
 
 import logging
-
-import httpx
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from reconciler.config.model import AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
-from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
-from reconciler.providers.http import FilePart, as_int, mask_pii, parse_timestamp
+from reconciler.providers.answers import as_int, mask_pii, parse_timestamp
+from reconciler.providers.base import (
+    Capabilities,
+    HTTPProvider,
+    Identity,
+    MemberStrategy,
+    Progress,
+    RemoteAudience,
+)
+from reconciler.providers.upload import FilePart
 from reconciler.sources.members import UploadFile
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("reconciler.providers.commbox")
 
@@ -28,7 +39,28 @@ class CommBox(HTTPProvider):
     """The CommBox audiences API client."""
 
     name = "commbox"
-    capabilities = Capabilities(rename=False, delete=False, members="put_replace")
+    title = "CommBox"
+    order = 10
+    token_env = "COMMBOX_API_TOKEN"
+    base_url_env = "COMMBOX_BASE_URL"
+    default_base_url = "https://api.commbox.io/"
+    fields = ("phone", "email", "first_name", "last_name", "country")
+    identity = Identity.PHONE
+    capabilities = Capabilities(rename=False, delete=False, members=MemberStrategy.PUT_REPLACE)
+    emulator = "reconciler.emulator.commbox:CommboxApi"
+
+    # The upload file: `phone1` holds the number without '+'; these attributes travel along.
+    UPLOAD_ATTRIBUTES = ("email", "first_name", "last_name")
+
+    @classmethod
+    def upload_headers(cls, columns: Mapping[str, str]) -> dict[str, str]:
+        headers = {"phone": "phone1"} if "phone" in columns else {}
+        headers.update({f: f for f in cls.UPLOAD_ATTRIBUTES if f in columns})
+        return headers
+
+    @classmethod
+    def upload_cell(cls, field: str, value: str) -> str:
+        return value.lstrip("+") if field == "phone" else value
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""Where each provider's token and base URL come from, and the one factory for HTTP clients."""
+"""Where each provider's token and base URL come from, and the one factory for HTTP clients.
+
+The variable names and the public base URL are declared by each provider class (see
+`reconciler.providers.base.Provider`); this module is the one place that reads them.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +28,12 @@ class ProviderEnv:
     default_base_url: str
 
 
-PROVIDER_ENV: dict[str, ProviderEnv] = {
-    "commbox": ProviderEnv("CommBox", "COMMBOX_API_TOKEN", "COMMBOX_BASE_URL", "https://api.commbox.io/"),
-    "whop": ProviderEnv("Whop", "WHOP_API_KEY", "WHOP_BASE_URL", "https://api.whop.com/api/v1"),
-    "smallest": ProviderEnv(
-        "Smallest AI", "SMALLEST_API_KEY", "SMALLEST_BASE_URL", "https://api.smallest.ai/atoms/v1"
-    ),
-}
+def provider_env(provider: str) -> ProviderEnv:
+    """Where provider `provider`'s token and base URL come from (ConfigError when unknown)."""
+    from reconciler.providers import registry
+
+    cls = registry.get(provider)
+    return ProviderEnv(cls.title, cls.token_env, cls.base_url_env, cls.default_base_url)
 
 
 def build_client(timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
@@ -40,7 +43,7 @@ def build_client(timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
 
 def resolve_token(provider: str, env: Mapping[str, str]) -> str:
     """The provider's bearer token from `env`; AuthError naming the variable when it is missing."""
-    spec = PROVIDER_ENV[provider]
+    spec = provider_env(provider)
     token = (env.get(spec.token_var) or "").strip()
     if not token:
         raise AuthError(
@@ -51,7 +54,7 @@ def resolve_token(provider: str, env: Mapping[str, str]) -> str:
 
 def resolve_base_url(provider: str, settings: Mapping[str, object], env: Mapping[str, str]) -> str:
     """Base URL: provider settings `base_url`, else the *_BASE_URL variable, else the public API."""
-    spec = PROVIDER_ENV[provider]
+    spec = provider_env(provider)
     configured = settings.get("base_url")
     if isinstance(configured, str) and configured.strip():
         return configured.strip()

@@ -30,10 +30,10 @@ from reconciler.providers.answers import (
 from reconciler.providers.base import Progress
 from reconciler.providers.env import (
     DEFAULT_TIMEOUT,
-    PROVIDER_ENV,
     USER_AGENT,
     ProviderEnv,
     build_client,
+    provider_env,
     resolve_base_url,
     resolve_token,
 )
@@ -42,7 +42,6 @@ from reconciler.providers.upload import FilePart, _CountingReader
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "PROVIDER_ENV",
     "USER_AGENT",
     "FilePart",
     "ProviderEnv",
@@ -54,6 +53,7 @@ __all__ = [
     "mask_pii",
     "parse_retry_after",
     "parse_timestamp",
+    "provider_env",
     "provider_message",
     "redact",
     "resolve_base_url",
@@ -111,9 +111,10 @@ class ProviderHTTP:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         headers: Mapping[str, str] | None = None,
+        token_env: str | None = None,
     ) -> None:
         self.provider = provider
-        self.env = PROVIDER_ENV[provider]
+        self.token_env = token_env or provider_env(provider).token_var
         self.base_url = base_url.rstrip("/")
         self.client = client
         self.policy = policy or RetryPolicy()
@@ -309,7 +310,7 @@ class ProviderHTTP:
         said = f": {mask_pii(self._clean(message))}" if message else ""
         if status in (401, 403):
             return AuthError(
-                f"token rejected (HTTP {status}{said}); check {self.env.token_var}",
+                f"token rejected (HTTP {status}{said}); check {self.token_env}",
                 provider=self.provider,
                 status=status,
             )

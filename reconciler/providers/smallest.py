@@ -8,23 +8,36 @@ fingerprint it exactly as it fingerprints the source.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import phonenumbers
 
-from reconciler.config.model import SMALLEST_MAX_MEMBERS, SMALLEST_MAX_UPLOAD_BYTES, AudienceSpec
+from reconciler.config.model import AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError, ProviderError
-from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
-from reconciler.providers.http import FilePart, as_int, mask_pii, parse_timestamp
-from reconciler.sources import upload_headers
+from reconciler.providers.answers import as_int, mask_pii, parse_timestamp
+from reconciler.providers.base import (
+    Capabilities,
+    HTTPProvider,
+    Identity,
+    Limits,
+    MemberStrategy,
+    Progress,
+    RemoteAudience,
+    sanitise_header,
+)
+from reconciler.providers.upload import FilePart
 from reconciler.sources.members import Member, UploadFile
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("reconciler.providers.smallest")
 
-MAX_MEMBERS = SMALLEST_MAX_MEMBERS
-MAX_UPLOAD_BYTES = SMALLEST_MAX_UPLOAD_BYTES
+# Documented limits: members per audience, bytes per CSV upload ("max 5MB": the docs do not say
+# which megabyte, so the smaller reading).
+MAX_MEMBERS = 10_000
+MAX_UPLOAD_BYTES = 5_000_000
 PAGE_SIZE = 500
 BATCH_SIZE = 500
 CREATE_SKEW_SECONDS = 120.0
@@ -54,13 +67,33 @@ class Smallest(HTTPProvider):
     """The Smallest AI Atoms audiences API client."""
 
     name = "smallest"
+    title = "Smallest"
+    full_title = "Smallest AI Atoms"
+    order = 30
+    token_env = "SMALLEST_API_KEY"
+    base_url_env = "SMALLEST_BASE_URL"
+    default_base_url = "https://api.smallest.ai/atoms/v1"
+    fields = MEMBER_FIELDS
+    identity = Identity.PHONE
+    audience_options = ("description",)
+    limits = Limits(max_members=MAX_MEMBERS, max_upload_bytes=MAX_UPLOAD_BYTES)
     capabilities = Capabilities(
-        rename=False,
-        delete=True,
-        members="add_remove_members",
-        max_members=MAX_MEMBERS,
-        max_upload_bytes=MAX_UPLOAD_BYTES,
+        rename=False, delete=True, members=MemberStrategy.ADD_REMOVE, list_members=True
     )
+    emulator = "reconciler.emulator.smallest:SmallestApi"
+
+    @classmethod
+    def upload_headers(cls, columns: Mapping[str, str]) -> dict[str, str]:
+        """The declared phone (and identifier) headers, sanitised to Smallest's column-name rule."""
+        headers: dict[str, str] = {}
+        if "phone" in columns:
+            headers["phone"] = sanitise_header(columns["phone"], "phone")
+        if "identifier" in columns:
+            name = sanitise_header(columns["identifier"], "identifier")
+            if name in headers.values():
+                name = "identifier" if "identifier" not in headers.values() else f"{name}_id"
+            headers["identifier"] = name
+        return headers
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -87,7 +120,7 @@ class Smallest(HTTPProvider):
 
     def iter_members(self, audience_id: str, spec: AudienceSpec) -> Iterator[tuple[str, Member]]:
         """(member _id, normalised Member) for every member, PAGE_SIZE at a time."""
-        headers = upload_headers(spec)
+        headers = self.upload_headers(spec.columns)
         phone_column = self._phone_column(audience_id) or headers.get("phone")
         columns = {field: header for field, header in headers.items() if field in MEMBER_FIELDS}
         if phone_column:
@@ -120,7 +153,7 @@ class Smallest(HTTPProvider):
     ) -> RemoteAudience:
         """Multipart POST /audience (name, phoneNumberColumnName, identifierColumnName when mapped,
         description when set, file). A lost answer is settled by listing and matching the name."""
-        headers = upload_headers(spec)
+        headers = self.upload_headers(spec.columns)
         phone_column = headers.get("phone")
         if not phone_column:
             raise CapabilityError(f"audience {spec.key!r}: Smallest needs a phone column", provider=self.name)
@@ -165,7 +198,7 @@ class Smallest(HTTPProvider):
     def add_members(self, audience_id: str, spec: AudienceSpec, members: Sequence[Member]) -> int:
         """POST /audience/{id}/members in batches; returns how many Smallest added (duplicates are
         skipped by Smallest, which also makes a repeated batch harmless)."""
-        headers = upload_headers(spec)
+        headers = self.upload_headers(spec.columns)
         if not headers.get("phone"):
             raise CapabilityError(f"audience {spec.key!r}: Smallest needs a phone column", provider=self.name)
         added = 0

@@ -9,15 +9,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.config.model import AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError
-from reconciler.providers.base import Capabilities, HTTPProvider, Progress, RemoteAudience
-from reconciler.providers.http import ProviderHTTP, as_int, mask_pii, parse_timestamp
-from reconciler.sources import upload_headers
+from reconciler.providers.answers import as_int, mask_pii, parse_timestamp
+from reconciler.providers.base import (
+    Capabilities,
+    Endpoint,
+    HTTPProvider,
+    Identity,
+    MemberStrategy,
+    Progress,
+    Provider,
+    RemoteAudience,
+    Setting,
+)
+from reconciler.providers.retry import RetryPolicy
 from reconciler.sources.members import UploadFile
+
+if TYPE_CHECKING:
+    import httpx
+
+    from reconciler.providers.http import ProviderHTTP
 
 log = logging.getLogger("reconciler.providers.whop")
 
@@ -35,7 +50,44 @@ class Whop(HTTPProvider):
     """The Whop audiences API client (one account)."""
 
     name = "whop"
-    capabilities = Capabilities(rename=True, delete=True, members="append_or_recreate")
+    title = "Whop"
+    order = 20
+    token_env = "WHOP_API_KEY"
+    base_url_env = "WHOP_BASE_URL"
+    default_base_url = "https://api.whop.com/api/v1"
+    settings = {  # noqa: RUF012 - a read-only class-level declaration
+        "account_id": Setting(
+            "the Whop business account id (biz_...); defaults to the WHOP_ACCOUNT_ID environment variable",
+            env="WHOP_ACCOUNT_ID",
+            required=True,
+            label="account id",
+        ),
+    }
+    fields = ("phone", "email", "first_name", "last_name", "country")
+    identity = Identity.PHONE_OR_EMAIL
+    capabilities = Capabilities(rename=True, delete=True, members=MemberStrategy.APPEND_OR_RECREATE)
+    emulator = "reconciler.emulator.whop:WhopApi"
+
+    @classmethod
+    def http_options(cls) -> dict[str, Any]:
+        """Whop's SDKs also retry 408 and 409; every call pins the API generation."""
+        return {
+            "policy": RetryPolicy(extra_statuses=frozenset({408, 409})),
+            "headers": {"Api-Version-Date": API_VERSION_DATE},
+        }
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint: Endpoint,
+        settings: Mapping[str, object],
+        client: httpx.Client,
+        *,
+        owns_client: bool,
+        sleep: Callable[[float], None],
+    ) -> Provider:
+        account = settings.get("account_id")
+        return cls(cls.session(endpoint, client, sleep), str(account or ""), owns_client=owns_client)
 
     def __init__(
         self,
@@ -153,7 +205,7 @@ class Whop(HTTPProvider):
 
     def column_mapping(self, spec: AudienceSpec) -> dict[str, str]:
         """Whop identity field -> upload file header, from `upload_headers(spec)`."""
-        headers = upload_headers(spec)
+        headers = self.upload_headers(spec.columns)
         mapping = {field: header for field, header in headers.items() if field in MAPPABLE}
         if "email" not in mapping and "phone" not in mapping:
             raise CapabilityError(

@@ -1,11 +1,14 @@
-"""Provider upload files: column naming per provider and deterministic, streamed CSV rendering."""
+"""Provider upload files: deterministic, streamed CSV rendering in the provider's own format.
+
+Which columns a file has and how each value is written is declared by the provider class
+(`Provider.upload_headers` and `Provider.upload_cell`); this module only writes the file.
+"""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,50 +16,51 @@ from reconciler.config.model import AudienceSpec
 from reconciler.errors import SourceError
 from reconciler.sources.members import Member, UploadFile
 
-_COMMBOX_FIELDS = ("email", "first_name", "last_name")
-_WHOP_FIELDS = ("phone", "email", "first_name", "last_name", "country")
-_NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]+")
-
-
-def sanitise_header(name: str, fallback: str) -> str:
-    """A column name of letters, digits and '_' only (Smallest's rule)."""
-    clean = _NOT_NAME_CHAR.sub("_", name).strip("_")
-    return clean or fallback
-
 
 def upload_headers(spec: AudienceSpec) -> dict[str, str]:
     """Mapped field -> header used in the rendered upload file for `spec.provider`
-    (e.g. CommBox {"phone": "phone1", ...}); providers use it for column names and mappings."""
-    mapped = spec.columns
-    if spec.provider == "commbox":
-        headers = {"phone": "phone1"} if "phone" in mapped else {}
-        headers.update({f: f for f in _COMMBOX_FIELDS if f in mapped})
-        return headers
-    if spec.provider == "smallest":
-        headers = {}
-        if "phone" in mapped:
-            headers["phone"] = sanitise_header(mapped["phone"], "phone")
-        if "identifier" in mapped:
-            name = sanitise_header(mapped["identifier"], "identifier")
-            if name in headers.values():
-                name = "identifier" if "identifier" not in headers.values() else f"{name}_id"
-            headers["identifier"] = name
-        return headers
-    return {f: f for f in _WHOP_FIELDS if f in mapped}
+    (e.g. {"phone": "phone1", ...}); providers use it for column names and mappings."""
+    from reconciler.providers import registry  # the registry imports provider modules, which import us
+
+    return registry.get(spec.provider).upload_headers(spec.columns)
 
 
-def _value(member: Member, fieldname: str, provider: str) -> str:
-    value = getattr(member, fieldname) or ""
-    if fieldname == "phone" and provider == "commbox":
-        return value.lstrip("+")
-    return str(value)
+class _Counter:
+    """A text sink that only counts the UTF-8 bytes written to it."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.size += len(text.encode("utf-8"))
+        return len(text)
+
+
+def upload_size(spec: AudienceSpec, members: Iterable[Member]) -> tuple[int, int]:
+    """(rows, bytes) of the upload file `render_upload` would write, without writing it."""
+    from reconciler.providers import registry
+
+    cls = registry.get(spec.provider)
+    headers = cls.upload_headers(spec.columns)
+    sink = _Counter()
+    writer = csv.writer(sink, lineterminator="\n")
+    writer.writerow(headers.values())
+    rows = 0
+    for member in members:
+        writer.writerow([cls.upload_cell(f, str(getattr(member, f) or "")) for f in headers])
+        rows += 1
+    return rows, sink.size
 
 
 def render_upload(spec: AudienceSpec, members: Iterable[Member], dest: Path) -> UploadFile:
-    """Write the upload CSV for `spec.provider` to `dest` (CommBox `phone1`; Smallest the declared
-    phone header; Whop headers matching its column_mapping)."""
-    headers = upload_headers(spec)
+    """Write the upload CSV for `spec.provider` to `dest`, in the columns and value format its
+    provider class declares."""
+    from reconciler.providers import registry
+
+    cls = registry.get(spec.provider)
+    headers = cls.upload_headers(spec.columns)
     fields = list(headers)
+    cell = cls.upload_cell
     digest = hashlib.sha256()
     rows = 0
     tmp = dest.with_name(dest.name + ".part")
@@ -65,7 +69,7 @@ def render_upload(spec: AudienceSpec, members: Iterable[Member], dest: Path) -> 
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(headers.values())
             for member in members:
-                writer.writerow([_value(member, f, spec.provider) for f in fields])
+                writer.writerow([cell(f, str(getattr(member, f) or "")) for f in fields])
                 rows += 1
         os.replace(tmp, dest)
         with open(dest, "rb") as handle:

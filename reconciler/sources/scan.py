@@ -14,7 +14,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from reconciler.config.model import PHONE_ONLY_PROVIDERS, AudienceSpec, QuerySpec, SourceSpec
+from reconciler.config.model import AudienceSpec, QuerySpec, SourceSpec
 from reconciler.errors import SourceError
 from reconciler.sources import parallel
 from reconciler.sources.csvread import source_delimiter, source_error
@@ -63,10 +63,13 @@ class _Chunk:
 
 
 def _rules(spec: AudienceSpec) -> RowRules:
+    from reconciler.providers import registry  # provider modules import this package
+    from reconciler.providers.base import Identity
+
     return RowRules(
         headers=dict(spec.columns),
         default_region=spec.phone_region,
-        phone_required=spec.provider in PHONE_ONLY_PROVIDERS,
+        phone_required=registry.get(spec.provider).identity is Identity.PHONE,
         row_hashes=isinstance(spec.source, QuerySpec),
     )
 

@@ -1,8 +1,12 @@
 """`apply --sandbox`: run against the local emulator instead of the real providers.
 
-The emulator is started in-process on a free loopback port and the provider environment (base
-URLs and tokens) points at it for the duration of the run; real tokens are hidden meanwhile. The
-emulator holds its audiences in memory, so every sandbox run starts from nothing: its state lives
+The emulator is started in-process on a free loopback port, and the run gets an explicit endpoint
+(the emulator's URL and token) for every provider: no declared `base_url`, environment variable or
+plugin can route a sandbox call elsewhere, and a provider without an emulator cannot run at all.
+The run also sees an environment without any provider variable (real tokens stay unread), with
+the emulator's defaults for settings read from the environment (e.g. an account id). The process
+environment is not changed. The emulator holds its audiences in memory, so every sandbox run
+starts from nothing: its state lives
 apart from the real state, in `<state>/.sandbox/` (git-ignored), and is wiped at the start of each
 run so that it always matches the fresh emulator. It is left in place afterwards for inspection.
 """
@@ -13,29 +17,38 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import StateError
+from reconciler.providers import registry
+from reconciler.providers.base import Endpoint
 
 SANDBOX_DIR = ".sandbox"
-# Everything that points a provider client somewhere; hidden from a sandbox run.
-PROVIDER_ENV: tuple[str, ...] = (
-    "COMMBOX_API_TOKEN",
-    "COMMBOX_BASE_URL",
-    "WHOP_API_KEY",
-    "WHOP_BASE_URL",
-    "SMALLEST_API_KEY",
-    "SMALLEST_BASE_URL",
-)
+
+
+def provider_variables() -> tuple[str, ...]:
+    """Every environment variable a registered provider reads (tokens, base URLs, setting defaults)."""
+    names: list[str] = []
+    for cls in registry.providers().values():
+        names += [cls.token_env, cls.base_url_env]
+        names += [s.env for s in cls.settings.values() if s.env]
+    return tuple(dict.fromkeys(names))
+
+
+# Everything that points a provider client somewhere; never read by a sandbox run.
+PROVIDER_ENV: tuple[str, ...] = provider_variables()
 
 
 @dataclass(frozen=True)
 class Sandbox:
-    """A running sandbox: where its emulator listens and where its state lives."""
+    """A running sandbox: where its emulator listens, the endpoint of every provider, the
+    environment the run sees, and where its state lives."""
 
     url: str
     state_dir: Path
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """What the sandbox set up, for the user (no tokens)."""
@@ -79,23 +92,13 @@ def _wipe(directory: Path) -> None:
 
 @contextmanager
 def sandbox(state_dir: Path) -> Iterator[Sandbox]:
-    """Start the emulator, point the provider environment at it, and give a fresh sandbox state."""
+    """Start the emulator and give the run its endpoints, a clean environment and a fresh state."""
     from reconciler.emulator import Emulator
 
     directory = sandbox_state_dir(state_dir)
     _wipe(directory)
-    saved = {name: os.environ.get(name) for name in PROVIDER_ENV}
+    hidden = set(provider_variables())
     with Emulator(port=0) as emulator:
-        env = emulator.env()
-        saved.update({name: os.environ.get(name) for name in env if name not in saved})
-        try:
-            for name in PROVIDER_ENV:
-                os.environ.pop(name, None)
-            os.environ.update(env)
-            yield Sandbox(url=emulator.root_url, state_dir=directory)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+        env = {k: v for k, v in os.environ.items() if k not in hidden}
+        env.update(emulator.settings_env())
+        yield Sandbox(url=emulator.root_url, state_dir=directory, endpoints=emulator.endpoints(), env=env)

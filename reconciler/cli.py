@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "force-unlock": "force_unlock",
     "emulate": "emulate",
     "schema": "schema",
+    "providers": "providers_cmd",
 }
 
 

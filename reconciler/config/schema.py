@@ -44,9 +44,15 @@ def schema_text() -> str:
     return schema_json(load_schema())
 
 
-@cache
 def load_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) composed from the registered providers."""
+    from reconciler.providers import registry
+
+    return _composed(registry.generation())
+
+
+@cache
+def _composed(generation: int) -> dict[str, Any]:
     from reconciler.providers import registry
 
     return compose_schema(registry.providers())

@@ -236,7 +236,7 @@ def _existing(
             change.warnings.append(_abandon_warning(entry))
     elif all_reasons:
         change.action = Action.UPDATE
-        change.strategy = _update_strategy(cls, member_reasons)
+        change.strategy = _update_strategy(cls, member_reasons, reasons)
     # else: the member digest moved but the sets are equal (e.g. re-ordered storage): a no-op
     return change
 
@@ -299,9 +299,11 @@ def update_strategy(cls: type[Provider]) -> str | None:
     return _UPDATES[members] if members.resyncs else None
 
 
-def _update_strategy(cls: type[Provider], member_reasons: set[str]) -> str:
+def _update_strategy(cls: type[Provider], member_reasons: set[str], reasons: set[str]) -> str:
+    """The strategy of an in-place update: a rename alone is a patch_rename (the provider renames,
+    or it would be a replacement); otherwise the provider's member strategy."""
     strategy = _UPDATES[cls.capabilities.members]
-    if strategy == STRATEGY_APPEND and not member_reasons:
+    if not member_reasons and (strategy == STRATEGY_APPEND or reasons == {"name_changed"}):
         return STRATEGY_PATCH_RENAME
     return strategy
 

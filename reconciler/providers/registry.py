@@ -25,6 +25,7 @@ _INFRASTRUCTURE = frozenset({"answers", "base", "env", "http", "registry", "retr
 _lock = threading.Lock()
 _classes: dict[str, type[Provider]] | None = None
 _problems: list[str] = []
+_generation = 0  # bumped by reset(): caches of what is derived from the registry key on it
 
 
 def _builtins() -> Iterator[type[Provider]]:
@@ -81,10 +82,16 @@ def _load() -> dict[str, type[Provider]]:
 
 def reset() -> None:
     """Forget what was loaded (tests that install or register a plugin call this)."""
-    global _classes
+    global _classes, _generation
     with _lock:
         _classes = None
         _problems.clear()
+        _generation += 1
+
+
+def generation() -> int:
+    """A number that changes whenever the registry is reset (a cache key for derived data)."""
+    return _generation
 
 
 def providers() -> dict[str, type[Provider]]:

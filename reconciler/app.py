@@ -32,6 +32,15 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_rescan_flag(parser: argparse.ArgumentParser) -> None:
+    """--rescan: parse every source, even those unchanged since the last apply."""
+    parser.add_argument(
+        "--rescan",
+        action="store_true",
+        help="read every source, also those unchanged since the last apply (planned from state otherwise)",
+    )
+
+
 def state_dir(args: argparse.Namespace) -> Path:
     """The state directory: --state, else `state/` next to the config file."""
     if getattr(args, "state", None):

@@ -3,7 +3,8 @@
 `state_after_apply` builds the State + MemberSets exactly as the executor records them after a
 successful apply: provider IDs, name, `diff.settings_digest`, `MemberSet.digest()`, member count,
 source digest and `diff.applied_extra` (protect flag and settings record), through the same
-`records.applied_entry` the executor uses.
+`records.applied_entry` the executor uses; given the fingerprint key, also the normaliser digest
+and row statistics.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from reconciler.config.model import AudienceSpec, Declaration, ProviderName, SourceSpec
 from reconciler.planning.diff import Desired, applied_entry, provider_settings
 from reconciler.planning.engine import Project
+from reconciler.planning.records import normaliser_digest, recorded_rows
 from reconciler.sources.members import MemberSet, RowIssue, SourceScan
 from reconciler.state.store import State
 
@@ -75,15 +77,21 @@ def desired(*items: tuple[AudienceSpec, MemberSet],
     }
 
 
-def applied_state(wanted: Mapping[str, Desired], *, lineage: str = "lineage-1",
-                  serial: int = 1) -> tuple[State, dict[str, MemberSet]]:
-    """The State and member sets an apply of `wanted` records (see module docstring)."""
+def applied_state(
+    wanted: Mapping[str, Desired], *, lineage: str = "lineage-1", serial: int = 1,
+    fingerprint_key: bytes | None = None,
+) -> tuple[State, dict[str, MemberSet]]:
+    """The State and member sets an apply of `wanted` records (see module docstring); with the
+    `fingerprint_key`, also the normaliser digest and row statistics of each read."""
     state = State(lineage=lineage, serial=serial, fingerprint_key="00" * 32)
     sets: dict[str, MemberSet] = {}
+    fp_key = fingerprint_key
     for key, want in wanted.items():
         state.audiences[key] = applied_entry(
             want.spec, want.settings, f"id-{key}", want.scan.members, source_sha256=want.scan.sha256,
             applied_at="2026-01-01T00:00:00Z",
+            normaliser=normaliser_digest(want.spec, fp_key) if fp_key is not None else "",
+            rows=recorded_rows(want.scan) if fp_key is not None else {},
         )
         sets[key] = want.scan.members
     return state, sets
@@ -102,7 +110,8 @@ def state_after_apply(project: Project) -> tuple[State, dict[str, MemberSet]]:
     """The State + MemberSets the executor records after applying `project` successfully: the
     project's state (lineage, serial, fingerprint key) with one entry per scanned audience, ready
     for `project.store.save(state, sets)`."""
-    recorded, sets = applied_state(desired_of(project.declaration, project.scans))
+    recorded, sets = applied_state(desired_of(project.declaration, project.scans),
+                                   fingerprint_key=project.key)
     state = dataclasses.replace(project.state, audiences=recorded.audiences, intents=[])
     return state, sets
 

@@ -41,7 +41,9 @@ def _create_intent(
     loaded = load_project(project.config, project.state)
     spec = loaded.declaration.audiences[key]
     settings = ProviderPool(loaded.declaration, os.environ).settings(spec.provider)
-    details = create_details(spec, loaded.scans[key], settings, preexisting=preexisting or [])
+    details = create_details(
+        spec, loaded.scans[key], settings, key=loaded.key, preexisting=preexisting or []
+    )
     journal.begin(IntentSpec(key, spec.provider, "create", spec.name, details=details))
 
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler import console
-from reconciler.app import add_config_flags, print_rendering, state_dir, state_lock
+from reconciler.app import add_config_flags, add_rescan_flag, print_rendering, state_dir, state_lock
 from reconciler.errors import GuardError, StalePlanError, UsageError
 from reconciler.executor import (
     DEFAULT_PARALLELISM,
@@ -30,8 +30,15 @@ from reconciler.executor import (
     settle_pending,
 )
 from reconciler.executor.progress import ConsoleReporter
-from reconciler.planning.engine import PlanOptions, Project, check_plan_current, load_project, make_plan
-from reconciler.planning.plan import Plan
+from reconciler.planning.engine import (
+    PlanOptions,
+    Project,
+    check_plan_current,
+    ensure_scanned,
+    load_project,
+    make_plan,
+)
+from reconciler.planning.plan import Action, Plan
 from reconciler.planning.planfile import load_plan
 from reconciler.providers.base import Endpoint
 from reconciler.state.store import StateStore
@@ -83,6 +90,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="apply to a fresh local emulator with separate, throw-away state "
         "(<state>/.sandbox/); needs no credentials",
     )
+    add_rescan_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -148,7 +156,7 @@ def _apply(
         raise GuardError(_refusal(saved))
     targets = (saved.inputs.targets if saved is not None else _options(args).targets) or None
     with state_lock(StateStore(directory), "apply"):
-        project = load_project(Path(args.config), directory, targets, env)
+        project = load_project(Path(args.config), directory, targets, env, reuse=not args.rescan)
         if saved is not None:
             check_plan_current(saved, project)
         with ProviderPool(project.declaration, env, endpoints) as pool:
@@ -169,6 +177,8 @@ def _apply(
                 if plan.refused:
                     raise GuardError(_refusal(plan))
                 _confirm(args.auto_approve)
+            # audiences planned from state are no-ops; a change needs the members of its source
+            ensure_scanned(project, [c.address for c in plan.changes if c.action is not Action.NOOP])
             with ConsoleReporter(console.stderr()) as reporter:
                 report = execute(
                     plan,

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reconciler.app import add_config_flags, print_rendering, state_dir
+from reconciler.app import add_config_flags, add_rescan_flag, print_rendering, state_dir
 from reconciler.planning.drift import fold_drift_into_plan
 from reconciler.planning.engine import PlanOptions, load_project, make_plan
 from reconciler.planning.guards import apply_guards
@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--allow-destroy", action="append", default=[], metavar="KEY",
                         help="allow replacing, deleting or forgetting this protected audience")
     parser.add_argument("--refresh", action="store_true", help="read the providers before planning")
+    add_rescan_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         allow_shrink=list(dict.fromkeys(args.allow_shrink)),
         allow_destroy=list(dict.fromkeys(args.allow_destroy)),
     )
-    project = load_project(Path(args.config), state_dir(args), options.targets or None)
+    project = load_project(Path(args.config), state_dir(args), options.targets or None, reuse=not args.rescan)
     refreshed = None
     if args.refresh:
         from reconciler.app import refresh_project

@@ -139,6 +139,8 @@ class _Settler:
             source_sha256=str(details.get("source_sha256", "")),
             applied_at=utcnow_iso(),
             extra=dict(details.get("extra") or {}),
+            normaliser_digest=str(details.get("normaliser_digest", "")) if members is not None else "",
+            rows=dict(details.get("rows") or {}) if members is not None else {},
         )
         follow: list[IntentSpec] = []
         old = details.get("replaces")

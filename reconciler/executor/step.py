@@ -14,7 +14,13 @@ from reconciler.config.model import AudienceSpec
 from reconciler.errors import ProviderError, ReconcilerError
 from reconciler.executor.journal import IntentSpec, Journal
 from reconciler.planning.plan import Change
-from reconciler.planning.records import applied_entry, applied_extra, settings_digest
+from reconciler.planning.records import (
+    applied_entry,
+    applied_extra,
+    normaliser_digest,
+    recorded_rows,
+    settings_digest,
+)
 from reconciler.providers.base import Progress, Provider, RemoteAudience
 from reconciler.sources import Member, SourceScan, UploadFile, iter_members, render_upload
 from reconciler.state.store import AudienceState, Intent
@@ -67,7 +73,15 @@ def definitive(exc: BaseException) -> bool:
 def new_entry(step: Step, provider_id: str) -> AudienceState:
     """The state entry after `step` made the audience match its declaration."""
     spec, scan = step.require_spec()
-    return applied_entry(spec, step.provider_settings, provider_id, scan.members, source_sha256=scan.sha256)
+    return applied_entry(
+        spec,
+        step.provider_settings,
+        provider_id,
+        scan.members,
+        source_sha256=scan.sha256,
+        normaliser=normaliser_digest(spec, step.key),
+        rows=recorded_rows(scan),
+    )
 
 
 def render(step: Step, members: Iterable[Member]) -> UploadFile:
@@ -109,11 +123,13 @@ def create_details(
     scan: SourceScan,
     settings: dict[str, Any],
     *,
+    key: bytes,
     preexisting: list[str],
     replaces: AudienceState | None = None,
 ) -> dict[str, Any]:
     """What a create intent records: enough to adopt the audience if the answer is lost (the
-    same-named audiences that existed before, what the entry would hold, what it replaces)."""
+    same-named audiences that existed before, what the entry would hold, what it replaces).
+    `key` is the fingerprint key (for the normaliser identity the entry records)."""
     return {
         "preexisting": preexisting,
         "replaces": replaces.provider_id if replaces else None,
@@ -123,6 +139,8 @@ def create_details(
         "member_count": len(scan.members),
         "source_sha256": scan.sha256,
         "extra": applied_extra(spec, settings),
+        "normaliser_digest": normaliser_digest(spec, key),
+        "rows": recorded_rows(scan),
     }
 
 
@@ -134,7 +152,7 @@ def create_remote(step: Step, *, replaces: AudienceState | None) -> tuple[Intent
     try:
         preexisting = sorted(a.id for a in step.provider.find_by_name(spec.name))
         details = create_details(
-            spec, scan, step.provider_settings, preexisting=preexisting, replaces=replaces
+            spec, scan, step.provider_settings, key=step.key, preexisting=preexisting, replaces=replaces
         )
         intent = step.journal.begin(IntentSpec(spec.key, spec.provider, "create", spec.name, details=details))
         remote: RemoteAudience = call_recorded(

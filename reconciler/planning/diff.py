@@ -12,6 +12,7 @@ The decision table (see docs/providers.md); every provider fact comes from its c
   * in state only                  -> delete, or forget where the provider cannot delete
   * `--replace KEY`                -> replace (reason replace_requested)
   * member digest and settings digest equal -> no-op
+  * source unchanged since the last apply (planning/reuse.py) -> no-op, planned from state
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from reconciler.planning.records import (
     settings_digest,
     settings_record,
 )
+from reconciler.planning.reuse import UNCHANGED_NOTE, Unchanged
 from reconciler.providers import registry
 from reconciler.providers.base import MemberStrategy, Provider
 from reconciler.sources.members import MemberSet, SourceScan
@@ -169,6 +171,30 @@ def _create(key: str, want: Desired) -> Change:
         rows=row_stats(want.scan),
         name_after=want.spec.name,
         source=want.spec.source.display,
+    )
+
+
+def _unchanged(key: str, found: Unchanged, entry: AudienceState) -> Change:
+    """The no-op of an audience whose source was not read: counts as recorded at its last apply."""
+    spec, rows = found.spec, found.rows
+    return Change(
+        address=key,
+        provider=spec.provider,
+        action=Action.NOOP,
+        members=MemberCounts(before=entry.member_count, after=found.member_count),
+        rows=RowStats(
+            read=int(rows.get("read", 0)),
+            valid=int(rows.get("valid", 0)),
+            invalid=int(rows.get("invalid", 0)),
+            invalid_by_reason=dict(sorted((rows.get("invalid_by_reason") or {}).items())),
+            duplicates=int(rows.get("duplicates", 0)),
+            conflicting_duplicates=int(rows.get("conflicting_duplicates", 0)),
+            note=UNCHANGED_NOTE,
+        ),
+        provider_id=entry.provider_id,
+        name_before=entry.name,
+        name_after=spec.name,
+        source=spec.source.display,
     )
 
 
@@ -323,16 +349,21 @@ def diff(
     *,
     keys: Collection[str] | None = None,
     replace: Collection[str] = (),
+    unchanged: Mapping[str, Unchanged] | None = None,
 ) -> tuple[list[Change], list[str]]:
     """(changes sorted by key, plan-wide warnings) for `keys` (default: every key in either side).
 
     `load_members(entry)` returns the fingerprints recorded for a state entry; it is called only
-    for audiences whose member digest moved."""
+    for audiences whose member digest moved. `unchanged` audiences (declared, not in `desired`:
+    their sources were not read) are no-ops planned from their state entries."""
+    unchanged = unchanged or {}
     planned = sorted(set(desired) | set(state.audiences)) if keys is None else sorted(set(keys))
     changes: list[Change] = []
     for key in planned:
         want, entry = desired.get(key), state.audiences.get(key)
-        if want is not None and entry is None:
+        if want is None and entry is not None and key in unchanged:
+            change = _unchanged(key, unchanged[key], entry)
+        elif want is not None and entry is None:
             change = _create(key, want)
             if key in replace:
                 change.warnings.append("--replace has nothing to replace: the audience is new")

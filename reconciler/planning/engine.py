@@ -1,9 +1,13 @@
 """Orchestration: load the project (declaration, state, sources) and make a plan from it.
 
 Public API (commands and the executor rely on these names):
-  Project, load_project(config, state_dir, targets=None, env=os.environ) -> Project
+  Project, load_project(config, state_dir, targets=None, env=os.environ, *, reuse=False) -> Project
   make_plan(project, options) -> Plan   (pure: the environment was read by load_project)
+  ensure_scanned(project, keys) -> None  (scan the sources of audiences planned from state)
   check_plan_current(plan, project) -> None  (raises StalePlanError when inputs moved)
+
+With `reuse`, audiences whose source, settings and normaliser identity are as state recorded at
+their last apply are not parsed (see planning/reuse.py): they plan as no-ops from state.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from reconciler.planning.diff import Desired, diff, provider_settings
 from reconciler.planning.guards import apply_guards
 from reconciler.planning.limits import check_limits
 from reconciler.planning.plan import Inputs, Plan
+from reconciler.planning.reuse import Reuse, Unchanged, find_unchanged, still_unchanged
 from reconciler.sources.members import SourceScan
 from reconciler.sources.scan import scan_source
 from reconciler.state.store import State, StateStore
@@ -44,6 +49,7 @@ class Project:
     key: bytes  # fingerprint key
     scans: dict[str, SourceScan] = field(default_factory=dict)  # audience key -> scan
     config_display: str = ""  # the config path as the user gave it (recorded in plans)
+    unchanged: dict[str, Unchanged] = field(default_factory=dict)  # key -> planned from state, not parsed
 
 
 def _check_keys(flag: str, keys: Iterable[str], known: Collection[str]) -> None:
@@ -58,11 +64,14 @@ SMALL_SOURCE_BYTES = 1 << 20
 POOL_MIN_SOURCES = 8
 
 
-def _scan_one(job: tuple[AudienceSpec, bytes]) -> SourceScan | ReconcilerError:
+Facts = tuple[str, bool]  # a source's (SHA-256, simple): see sources.ranges.file_facts
+
+
+def _scan_one(job: tuple[AudienceSpec, bytes, Facts | None]) -> SourceScan | ReconcilerError:
     """Scan one small source in a worker process (errors come back as values, problems intact)."""
-    spec, key = job
+    spec, key, facts = job
     try:
-        return scan_source(spec, key, workers=1)
+        return scan_source(spec, key, workers=1, facts=facts)
     except ReconcilerError as exc:
         return exc
 
@@ -76,31 +85,45 @@ def _source_size(spec: AudienceSpec) -> int:
         return 0  # scan_source reports the missing file
 
 
-def scan_sources(specs: list[AudienceSpec], key: bytes) -> dict[str, SourceScan]:
+def scan_sources(
+    specs: list[AudienceSpec], key: bytes, facts: Mapping[str, Facts] | None = None
+) -> dict[str, SourceScan]:
     """Scan every audience's source: many small ones on a process pool (one per CPU), large ones
-    one after another (scan_source spreads a large file over processes itself)."""
+    one after another (scan_source spreads a large file over processes itself). `facts`: file
+    facts of sources hashed already, by audience key."""
+    facts = facts or {}
     small = [s for s in specs if _source_size(s) < SMALL_SOURCE_BYTES]
     cpus = os.cpu_count() or 1
     scans: dict[str, SourceScan] = {}
     if len(small) >= POOL_MIN_SOURCES and cpus > 1 and "fork" in multiprocessing.get_all_start_methods():
         with multiprocessing.get_context("fork").Pool(min(cpus, 4)) as pool:
-            for spec, result in zip(small, pool.imap(_scan_one, [(s, key) for s in small], chunksize=8),
+            for spec, result in zip(small, pool.imap(_scan_one, [(s, key, facts.get(s.key)) for s in small],
+                                                             chunksize=8),
                                     strict=True):
                 if isinstance(result, ReconcilerError):
                     raise result
                 scans[spec.key] = result
     for spec in specs:
         if spec.key not in scans:
-            scans[spec.key] = scan_source(spec, key)
+            scans[spec.key] = scan_source(spec, key, facts=facts.get(spec.key))
     return {s.key: scans[s.key] for s in specs}
 
 
 def load_project(
-    config: Path, state_dir: Path, targets: list[str] | None = None, env: Mapping[str, str] = os.environ
+    config: Path,
+    state_dir: Path,
+    targets: list[str] | None = None,
+    env: Mapping[str, str] = os.environ,
+    *,
+    reuse: bool = False,
 ) -> Project:
     """Load and validate the declaration (provider settings take their environment defaults from
     `env`, here, once), the state and its fingerprint key, scan the (targeted) audiences' sources
-    and check every provider limit (ConfigError, as `validate` words it)."""
+    and check every provider limit (ConfigError, as `validate` words it).
+
+    With `reuse`, the sources of audiences unchanged since their last apply are only hashed
+    (`Project.unchanged`): their upload is the one the provider took then, so its limits are not
+    measured again either. The rest are scanned."""
     from reconciler.config.load import load_declaration
 
     declaration = load_declaration(config, env)
@@ -110,19 +133,35 @@ def load_project(
     key = store.fingerprint_key(state)
     wanted = set(targets) if targets else set(declaration.audiences)
     specs = [spec for k, spec in sorted(declaration.audiences.items()) if k in wanted]
-    scans = scan_sources(specs, key)
-    problems = check_limits(specs)
+    found = find_unchanged(declaration, specs, state, key) if reuse else Reuse()
+    parse = [s for s in specs if s.key not in found.unchanged]
+    scans = scan_sources(parse, key, found.facts)
+    problems = check_limits(parse)
     if problems:
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
         raise ConfigError(f"{config}: provider limits exceeded ({count})", problems=problems)
-    return Project(declaration, store, state, key, scans, config_display=str(config))
+    return Project(
+        declaration, store, state, key, scans, config_display=str(config), unchanged=found.unchanged
+    )
 
 
-def _desired(project: Project, keys: Collection[str] | None) -> dict[str, Desired]:
+def ensure_scanned(project: Project, keys: Iterable[str]) -> None:
+    """Scan the sources of the declared `keys` not scanned yet (e.g. planned from state, when
+    apply needs their members after all)."""
+    audiences = project.declaration.audiences
+    missing = sorted({k for k in keys if k in audiences and k not in project.scans})
+    project.scans.update(scan_sources([audiences[k] for k in missing], project.key))
+    for k in missing:
+        project.unchanged.pop(k, None)
+
+
+def _desired(
+    project: Project, keys: Collection[str] | None, unchanged: Collection[str]
+) -> dict[str, Desired]:
     declaration = project.declaration
     result: dict[str, Desired] = {}
     for key, spec in sorted(declaration.audiences.items()):
-        if keys is not None and key not in keys:
+        if (keys is not None and key not in keys) or key in unchanged:
             continue
         scan = project.scans.get(key)
         if scan is None:  # a project loaded for other targets: scan what this plan needs
@@ -153,9 +192,19 @@ def make_plan(project: Project, options: PlanOptions, *, now: datetime | None = 
     """Diff the project against its state (pure given the loaded project), guards applied."""
     _validate_options(project, options)
     keys: set[str] | None = set(options.targets) if options.targets else None
-    desired = _desired(project, keys)
+    # a replacement re-uploads every member, and a state refreshed since loading may have moved
+    # under an unchanged audience: read those sources after all
+    moved = [k for k, u in project.unchanged.items() if not still_unchanged(k, u, project.state)]
+    ensure_scanned(project, [*options.replace, *moved])
+    unchanged = {k: u for k, u in project.unchanged.items() if keys is None or k in keys}
+    desired = _desired(project, keys, unchanged)
     changes, warnings = diff(
-        desired, project.state, project.store.members, keys=keys, replace=set(options.replace)
+        desired,
+        project.state,
+        project.store.members,
+        keys=keys,
+        replace=set(options.replace),
+        unchanged=unchanged,
     )
     apply_guards(
         changes,
@@ -167,7 +216,10 @@ def make_plan(project: Project, options: PlanOptions, *, now: datetime | None = 
     inputs = Inputs(
         config=project.config_display or str(project.declaration.path),
         config_sha256=project.declaration.sha256,
-        sources={want.scan.source: want.scan.sha256 for want in desired.values() if not want.spec.is_query},
+        sources={
+            **{want.scan.source: want.scan.sha256 for want in desired.values() if not want.spec.is_query},
+            **{u.spec.source.display: u.sha256 for u in unchanged.values()},
+        },
         queries={key: want.scan.sha256 for key, want in desired.items() if want.spec.is_query},
         state_lineage=project.state.lineage,
         state_serial=project.state.serial,
@@ -240,6 +292,7 @@ def check_plan_current(plan: Plan, project: Project) -> None:
         problems.append(Problem(plan.inputs.config, 0, 0, "the declaration changed since the plan was made"))
     problems += _queries_moved(plan, project)
     scanned = {scan.source: scan.sha256 for scan in project.scans.values()}
+    scanned |= {u.spec.source.display: u.sha256 for u in project.unchanged.values()}
     for source, sha in sorted(plan.inputs.sources.items()):
         current = scanned.get(source)
         if current is None:

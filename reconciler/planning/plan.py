@@ -2,7 +2,7 @@
 
 JSON contract (`format_version: "1"`), one change per audience key:
   address, provider, action, reasons, strategy, members{before,after,added,removed,changed},
-  rows{read,valid,invalid,invalid_by_reason,duplicates,conflicting_duplicates,samples},
+  rows{read,valid,invalid,invalid_by_reason,duplicates,conflicting_duplicates,samples[,note]},
   warnings, plus provider_id, name{before,after}, source, guard.
 """
 
@@ -64,6 +64,7 @@ class RowStats:
     duplicates: int = 0
     conflicting_duplicates: int = 0
     samples: list[str] = field(default_factory=list)  # e.g. "row 812 invalid_phone +4*******0123"
+    note: str | None = None  # e.g. "source unchanged since the last apply" (stats as recorded then)
 
 
 @dataclass
@@ -102,9 +103,7 @@ class Change:
             "reasons": list(self.reasons),
             "strategy": self.strategy,
             "members": dict(vars(self.members)),
-            "rows": None if rows is None else {
-                **vars(rows), "invalid_by_reason": dict(rows.invalid_by_reason), "samples": list(rows.samples)
-            },
+            "rows": None if rows is None else _rows_dict(rows),
             "warnings": list(self.warnings),
             "provider_id": self.provider_id,
             "source": self.source,
@@ -134,6 +133,14 @@ class Change:
             attribute_changes=dict(data.get("attribute_changes", {})),
             guard=Guard(**guard) if guard else None,
         )
+
+
+def _rows_dict(rows: RowStats) -> dict[str, Any]:
+    """The rows' JSON object; `note` only when there is one."""
+    data = {**vars(rows), "invalid_by_reason": dict(rows.invalid_by_reason), "samples": list(rows.samples)}
+    if data["note"] is None:
+        del data["note"]
+    return data
 
 
 @dataclass

@@ -79,7 +79,18 @@ def rows_text(rows: Doc) -> str:
     text += f", {duplicates:,} duplicate{'' if duplicates == 1 else 's'}"
     if rows.get("conflicting_duplicates"):
         text += f" ({rows['conflicting_duplicates']:,} with conflicting fields)"
+    if rows.get("note"):
+        text += f"; {rows['note']}"
     return text
+
+
+def not_read_line(doc: Doc) -> str:
+    """`985 sources unchanged since the last apply were not read.`, or '' when every source was."""
+    count = sum(1 for c in doc["changes"] if (c.get("rows") or {}).get("note"))
+    if not count:
+        return ""
+    noun = "source" if count == 1 else "sources"
+    return f"{count:,} {noun} unchanged since the last apply {'was' if count == 1 else 'were'} not read."
 
 
 def rows_worth_showing(change: Doc) -> bool:

@@ -12,6 +12,7 @@ from reconciler.render.format import (
     Doc,
     changing,
     members_text,
+    not_read_line,
     rows_text,
     state_text,
     summary_line,
@@ -100,6 +101,8 @@ def render_markdown(doc: Doc, limit: int = LIMIT) -> str:
     unchanged = unchanged_count(doc)
     if items and unchanged:
         head.append(f"{unchanged:,} unchanged audience{'s' if unchanged != 1 else ''} not listed.")
+    if not_read_line(doc):
+        head.append(_esc(not_read_line(doc)))
     budget = limit - sum(len(line) + 1 for line in head) - 16
 
     refused = [c for c in items if c.get("guard")]

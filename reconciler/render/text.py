@@ -12,6 +12,7 @@ from reconciler.render.format import (
     Doc,
     changing,
     members_text,
+    not_read_line,
     rows_text,
     rows_worth_showing,
     state_text,
@@ -111,5 +112,7 @@ def render_text(doc: Doc) -> Text:
     unchanged = unchanged_count(doc)
     if items and unchanged:
         out.append(f"{unchanged:,} unchanged.\n", style="dim")
+    if not_read_line(doc):
+        out.append(not_read_line(doc) + "\n", style="dim")
     out.append(summary_line(doc) + "\n", style="bold")
     return out

@@ -16,6 +16,11 @@ from reconciler.masking import mask_email, mask_phone, mask_value
 from reconciler.sources.members import Member, RowIssue
 from reconciler.sources.phones import looks_numeric, normalise_phone, region_for
 
+# The version of the normalisation rules. Bump it whenever a change here, in phones.py or in how a
+# source is read (csvread, xlsxread, records) can change what a row normalises to, is rejected for,
+# or how it is fingerprinted: state records it at apply, so a plan re-reads every source after it.
+NORMALISATION_VERSION = 1
+
 FIELDS: tuple[str, ...] = ("phone", "email", "first_name", "last_name", "country", "identifier")
 # (row number, cells in FIELDS order with None for unmapped fields, phone cell numeric in a sheet)
 RawRow = tuple[int, tuple[str | None, ...], bool]

@@ -156,13 +156,16 @@ def _raise_read_error(blocks: Iterator[Block], spec: AudienceSpec) -> NoReturn:
     raise source_error(spec.source, "the file changed while it was being read")
 
 
-def scan_source(spec: AudienceSpec, key: bytes, *, workers: int | None = None) -> SourceScan:
+def scan_source(
+    spec: AudienceSpec, key: bytes, *, workers: int | None = None, facts: tuple[str, bool] | None = None
+) -> SourceScan:
     """Read `spec.source` once, streaming: row counts, masked issues, duplicates, `MemberSet`.
 
     Sources over `parallel.INLINE_ROWS` rows are normalised on `workers` processes (default: one
-    per CPU); smaller ones inline. SourceError when the source cannot be read at all."""
+    per CPU); smaller ones inline. `facts`: the source's `ranges.file_facts` when the caller has
+    just hashed it (not hashed again). SourceError when the source cannot be read at all."""
     return_large_blocks()
-    sha256, simple = _file_facts(spec)
+    sha256, simple = facts or _file_facts(spec)
     scan = SourceScan(audience=spec.key, source=spec.source.display, sha256=sha256)
     id_parts: list[np.ndarray] = []
     attr_parts: list[np.ndarray] = []

@@ -37,6 +37,11 @@ class AudienceState:
     source_sha256: str = ""
     applied_at: str = ""  # ISO 8601 UTC
     extra: dict[str, Any] = field(default_factory=dict)  # provider-specific, never PII
+    # What the source was read with at that apply (records.normaliser_digest; "" when unknown) and
+    # the row statistics of that read (records.recorded_rows; counts only, {} when unknown). With
+    # the source's SHA-256 they let a plan reuse that read instead of parsing the source again.
+    normaliser_digest: str = ""
+    rows: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -226,8 +231,9 @@ class _Fields:
 
 _AUDIENCE_FIELDS = {
     "provider", "provider_id", "name", "settings_digest", "member_digest", "member_count",
-    "source_sha256", "applied_at", "extra",
+    "source_sha256", "applied_at", "extra", "normaliser_digest", "rows",
 }  # fmt: skip
+_ROW_COUNT_FIELDS = ("read", "valid", "invalid", "duplicates", "conflicting_duplicates")
 _INTENT_FIELDS = {"id", "key", "provider", "operation", "name", "started_at", "provider_id", "details"}
 _STATE_FIELDS = {
     "format_version", "lineage", "serial", "fingerprint_key", "fingerprint_key_check", "audiences", "intents",
@@ -247,7 +253,23 @@ def _decode_audience(key: str, raw: object) -> AudienceState:
         source_sha256=fields.text("source_sha256", ""),
         applied_at=fields.text("applied_at", ""),
         extra=fields.get("extra", (dict,), {}),
+        normaliser_digest=fields.text("normaliser_digest", "", pattern=DIGEST_PATTERN),
+        rows=_decode_rows(key, fields.get("rows", (dict,), {})),
     )
+
+
+def _decode_rows(key: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Recorded row statistics: every count a non-negative integer ({} when none were recorded)."""
+    if not raw:
+        return {}
+    path: list[str | int] = ["audiences", key, "rows"]
+    fields = _Fields(raw, path, {*_ROW_COUNT_FIELDS, "invalid_by_reason"})
+    rows: dict[str, Any] = {name: fields.count(name) for name in _ROW_COUNT_FIELDS}
+    reasons = fields.get("invalid_by_reason", (dict,))
+    for reason in reasons:
+        _Fields(reasons, [*path, "invalid_by_reason"], set(reasons)).count(reason)
+    rows["invalid_by_reason"] = dict(reasons)
+    return rows
 
 
 def _decode_intent(index: int, raw: object) -> Intent:
@@ -311,6 +333,9 @@ def encode_state(state: State) -> bytes:
             "applied_at": entry.applied_at,
             "extra": entry.extra,
         }
+        if entry.normaliser_digest or entry.rows:  # absent for entries that never recorded them
+            audiences[key]["normaliser_digest"] = entry.normaliser_digest
+            audiences[key]["rows"] = entry.rows
     document = {
         "format_version": STATE_FORMAT_VERSION,
         "lineage": state.lineage,

@@ -348,3 +348,23 @@ def test_concurrent_creates_are_all_kept() -> None:
         listed = emu.audiences("smallest")
         assert sorted(a["_id"] for a in listed) == sorted(ids)
         assert all(a["memberCount"] == 2 for a in listed)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "OPTIONS", "POST"])
+def test_unsupported_methods_answer_405_with_allow_never_a_501_page(method: str) -> None:
+    with Emulator() as emu, httpx.Client() as c:
+        for provider, path, allowed in [
+            ("commbox", "/audiences", "GET, POST"),
+            ("smallest", "/audience/x/members", "DELETE, GET, POST"),
+            ("whop", "/audiences/x", "DELETE, PATCH"),
+        ]:
+            if method in allowed:
+                continue
+            answer = c.request(method, emu.base_urls[provider] + path, headers=auth(emu, provider))
+            assert answer.status_code == 405, (provider, method, answer.text)
+            assert answer.headers["Allow"] == allowed
+            assert answer.headers["Content-Type"].startswith("application/json")
+        files = emu.base_urls["whop"] + "/files"
+        record = c.post(files, headers=auth(emu, "whop"), json={"filename": "m.csv"})
+        upload = c.request(method, record.json()["upload_url"])
+        assert (upload.status_code, upload.headers.get("Allow")) == (405, "PUT")

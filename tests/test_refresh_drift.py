@@ -26,7 +26,7 @@ from reconciler.planning.drift import (
     providers_in_use,
     refresh,
 )
-from reconciler.providers.base import Capabilities, Provider, RemoteAudience
+from reconciler.providers.base import Capabilities, MemberStrategy, Provider, RemoteAudience
 from reconciler.state.store import AudienceState, Intent, State
 
 
@@ -35,7 +35,7 @@ class FakeProvider(Provider):
 
     def __init__(self, name: str, audiences: list[RemoteAudience], *, raise_not_found: bool = False) -> None:
         self.name = name
-        self.capabilities = Capabilities(rename=False, delete=False, members="put_replace")
+        self.capabilities = Capabilities(rename=False, delete=False, members=MemberStrategy.PUT_REPLACE)
         self.audiences = {a.id: a for a in audiences}
         self.reads: list[str] = []
         self.lists = 0

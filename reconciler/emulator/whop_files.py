@@ -110,9 +110,11 @@ class FileStore:
                 403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
             )
         if req.method != "PUT":
-            return s3_error(
+            refused = s3_error(
                 405, "MethodNotAllowed", "The specified method is not allowed against this resource"
             )
+            refused.headers["Allow"] = "PUT"
+            return refused
         if not expires.isdigit() or self.ctx.now() > int(expires):
             return s3_error(403, "AccessDenied", "Request has expired")
         if req.header("Authorization") is not None:

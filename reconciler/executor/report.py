@@ -28,10 +28,9 @@ class Outcome:
 
 @dataclass
 class ApplyReport:
-    """Every outcome of a run, in plan order, plus what settling an interrupted run did."""
+    """Every outcome of a run, in plan order."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    settled: list[str] = field(default_factory=list)  # one line per settled intent
     interrupted: bool = False
 
     def by_status(self, status: Status) -> list[Outcome]:

@@ -273,3 +273,37 @@ def test_file_options_do_not_apply_to_a_query(tmp_path: Path) -> None:
     write_project(tmp_path, twins=False, extra={"delimiter": ";"})
     text = _error(tmp_path, "validate")
     assert "'delimiter' applies only to file sources, not to a query source; remove it" in text
+
+
+def test_rows_changing_during_apply_send_nothing(
+    warehouse: str, tmp_path: Path, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows that change between the plan and the upload: the step fails before any provider call
+    (state records only what was uploaded), and the next apply sends the new rows."""
+    import psycopg
+
+    from reconciler.executor import step as step_module
+
+    write_project(tmp_path, twins=False)
+    real = step_module.iter_members
+
+    def changing(spec: Any, **kwargs: Any) -> Any:
+        with psycopg.connect(warehouse, autocommit=True) as conn:
+            conn.execute("UPDATE customers SET first_name = first_name || 'x' WHERE id = 2")
+        return real(spec, **kwargs)
+
+    monkeypatch.setattr(step_module, "iter_members", changing)
+    result = cli("apply", "--auto-approve", *args(tmp_path))
+    assert result.code == 1
+    text = clean(result, warehouse)
+    for key in ("commbox-query", "whop-query", "smallest-query"):
+        assert f"{key}: the rows of its query (query (WAREHOUSE_URL)) changed while applying" in text
+    assert emulator.audiences("commbox") == emulator.audiences("smallest") == emulator.audiences("whop") == []
+    monkeypatch.setattr(step_module, "iter_members", real)
+    again = cli("apply", "--auto-approve", *args(tmp_path))
+    assert again.code == 0, again.out + again.err
+    state = json.loads((tmp_path / "state" / "state.json").read_text())["audiences"]
+    names = {m.get("first_name") or m.get("firstName") for m in emulator.members(
+        "commbox", state["commbox-query"]["provider_id"])}
+    assert any(str(n).endswith("x") for n in names)  # the changed first name arrived
+    assert cli("plan", "--detailed-exitcode", *args(tmp_path)).code == 0

@@ -5,7 +5,7 @@ it twice, the state entry a successful step records)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,15 @@ from reconciler.planning.records import (
     settings_digest,
 )
 from reconciler.providers.base import Progress, Provider, RemoteAudience
-from reconciler.sources import Member, SourceScan, UploadFile, iter_members, render_upload
+from reconciler.sources import (
+    Member,
+    MemberSet,
+    SourceScan,
+    UploadFile,
+    fingerprint,
+    iter_members,
+    render_upload,
+)
 from reconciler.state.store import AudienceState, Intent
 
 
@@ -82,6 +90,30 @@ def new_entry(step: Step, provider_id: str) -> AudienceState:
         normaliser=normaliser_digest(spec, step.key),
         rows=recorded_rows(scan),
     )
+
+
+def planned_members(step: Step) -> Iterator[Member]:
+    """The audience's members from its source, for an upload or an in-place sync.
+
+    A query's rows can change between the plan and this read: once a query source's members are
+    all read, their fingerprints must equal the planned member set, else StepFailed (raised
+    before any provider call, as the caller consumes everything first)."""
+    spec, scan = step.require_spec()
+    if not spec.is_query:
+        yield from iter_members(spec)
+        return
+    ids: list[int] = []
+    attrs: list[int] = []
+    for member in iter_members(spec):
+        identity, details = fingerprint(member, step.key)
+        ids.append(identity)
+        attrs.append(details)
+        yield member
+    if MemberSet(ids, attrs).digest() != scan.members.digest():
+        raise StepFailed(
+            f"{step.address}: the rows of its query ({spec.source.display}) changed while applying; "
+            "nothing was sent for this audience: run `reconciler plan` (or apply) again"
+        )
 
 
 def render(step: Step, members: Iterable[Member]) -> UploadFile:
@@ -148,7 +180,7 @@ def create_remote(step: Step, *, replaces: AudienceState | None) -> tuple[Intent
     """Upload every member and create the audience, its intent saved first. Never creates twice:
     the intent lists the same-named audiences that existed before, so settling can tell ours."""
     spec, scan = step.require_spec()
-    upload = render(step, iter_members(spec))
+    upload = render(step, planned_members(step))
     try:
         preexisting = sorted(a.id for a in step.provider.find_by_name(spec.name))
         details = create_details(

@@ -24,6 +24,7 @@ from reconciler.executor.step import (
     definitive,
     discard,
     new_entry,
+    planned_members,
     render,
 )
 from reconciler.planning.plan import (
@@ -40,7 +41,7 @@ from reconciler.planning.plan import (
     Change,
 )
 from reconciler.providers.base import RemoteAudience
-from reconciler.sources import Member, fingerprint, iter_members, upload_headers
+from reconciler.sources import Member, fingerprint, upload_headers
 from reconciler.state.store import AudienceState, Intent
 
 
@@ -93,9 +94,9 @@ def do_create_then_delete(step: Step) -> str:
 
 def do_put_replace(step: Step) -> str:
     """Replace all members with the full source (CommBox PUT)."""
-    spec, scan = step.require_spec()
+    _, scan = step.require_spec()
     entry = step.entry()
-    upload = render(step, iter_members(spec))
+    upload = render(step, planned_members(step))
     try:
         intent = _begin(step, entry, "replace_members")
         call_recorded(
@@ -123,7 +124,7 @@ def do_add_remove(step: Step) -> str:
     entry = step.entry()
     project = _projector(spec)
     desired: dict[int, tuple[int, Member]] = {}
-    for member in iter_members(spec):
+    for member in planned_members(step):
         identity, attrs = fingerprint(project(member), step.key)
         desired.setdefault(identity, (attrs, member))
     keep: set[int] = set()
@@ -156,7 +157,7 @@ def do_append(step: Step) -> str:
     last: Intent | None = None
     count = 0
     if new_ids:
-        upload = render(step, (m for m in iter_members(spec) if fingerprint(m, step.key)[0] in new_ids))
+        upload = render(step, (m for m in planned_members(step) if fingerprint(m, step.key)[0] in new_ids))
         count = upload.rows
         try:
             intent = _begin(step, entry, "add_members", details={"count": count})

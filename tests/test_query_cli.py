@@ -303,7 +303,9 @@ def test_rows_changing_during_apply_send_nothing(
     again = cli("apply", "--auto-approve", *args(tmp_path))
     assert again.code == 0, again.out + again.err
     state = json.loads((tmp_path / "state" / "state.json").read_text())["audiences"]
-    names = {m.get("first_name") or m.get("firstName") for m in emulator.members(
-        "commbox", state["commbox-query"]["provider_id"])}
+    names = {
+        m.get("first_name") or m.get("firstName")
+        for m in emulator.members("commbox", state["commbox-query"]["provider_id"])
+    }
     assert any(str(n).endswith("x") for n in names)  # the changed first name arrived
     assert cli("plan", "--detailed-exitcode", *args(tmp_path)).code == 0

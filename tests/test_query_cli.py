@@ -309,3 +309,27 @@ def test_rows_changing_during_apply_send_nothing(
     }
     assert any(str(n).endswith("x") for n in names)  # the changed first name arrived
     assert cli("plan", "--detailed-exitcode", *args(tmp_path)).code == 0
+
+
+def test_plan_reads_the_query_every_time(warehouse: str, tmp_path: Path, emulator: Emulator) -> None:
+    """Nothing in the repository changes when a table does: plan must run the query regardless."""
+    write_project(tmp_path, twins=False)
+    assert cli("apply", "--auto-approve", *args(tmp_path)).code == 0
+    assert cli("plan", "--detailed-exitcode", *args(tmp_path)).code == 0
+    import psycopg
+
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute("INSERT INTO customers (mobile, first_name) VALUES ('(415) 555-0177', 'New')")
+    result = cli("plan", "--detailed-exitcode", "--format", "json", *args(tmp_path))
+    assert result.code == 2, result.out + result.err
+    changes = {c["address"]: c for c in json.loads(result.out)["changes"]}
+    assert all(changes[f"{p}-query"]["members"]["added"] == 1 for p in COLUMNS)
+
+
+def test_without_psycopg_the_message_says_what_to_install(
+    warehouse: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_project(tmp_path, twins=False)
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg raises ImportError
+    text = _error(tmp_path, "validate", warehouse)
+    assert "pip install 'reconciler[postgres]'" in text and "audience 'commbox-query'" in text

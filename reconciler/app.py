@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -12,14 +13,19 @@ from pathlib import Path
 
 from reconciler import console
 from reconciler.config.model import Declaration
+from reconciler.errors import UsageError
 from reconciler.planning.drift import RefreshResult, providers_in_use, refresh
 from reconciler.planning.engine import Project
 from reconciler.planning.records import provider_settings
 from reconciler.providers import make_provider
 from reconciler.providers.base import Endpoint, Provider
-from reconciler.state.store import LockInfo, StateStore
+from reconciler.state.backend import StateBackend
+from reconciler.state.settings import local_directory, open_backend, read_settings
+from reconciler.state.store import LockInfo
 
 DEFAULT_CONFIG = "audiences.yaml"
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)?")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, None: 1.0}
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +34,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         "-c", "--config", default=DEFAULT_CONFIG, help="declaration file (default: audiences.yaml)"
     )
     parser.add_argument(
-        "--state", default=None, help="state directory (default: state/ next to the config file)"
+        "--state",
+        default=None,
+        help="local state directory (default: the declaration's state: section, else state/ next to it)",
     )
 
 
@@ -41,17 +49,61 @@ def add_rescan_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_lock_timeout_flag(parser: argparse.ArgumentParser) -> None:
+    """--lock-timeout DURATION, for commands that take the state lock."""
+    parser.add_argument(
+        "--lock-timeout",
+        default="0",
+        metavar="DURATION",
+        help="wait this long for the state lock held by another run, e.g. 30s, 5m (default 0: fail at once)",
+    )
+
+
+def parse_duration(text: str, flag: str = "--lock-timeout") -> float:
+    """Seconds in a duration like '0', '45', '30s', '5m', '1h', '1m30s', '500ms'; UsageError otherwise."""
+    value = text.strip().lower()
+    pos, total = 0, 0.0
+    while pos < len(value):
+        match = _DURATION_PART.match(value, pos)
+        if match is None:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not value or pos != len(value):
+        raise UsageError(f"{flag} {text!r} is not a duration: use e.g. 0, 30s, 5m or 1h")
+    return total
+
+
+def lock_timeout(args: argparse.Namespace) -> float:
+    """The --lock-timeout of `args` in seconds (0 when the command has no such flag)."""
+    return parse_duration(getattr(args, "lock_timeout", "0") or "0")
+
+
 def state_dir(args: argparse.Namespace) -> Path:
-    """The state directory: --state, else `state/` next to the config file."""
+    """The local state directory: --state, else the declaration's state.path (default `state/`)
+    next to the config file. The sandbox keeps its own state under it whatever the backend."""
     if getattr(args, "state", None):
         return Path(args.state)
-    return Path(args.config).resolve().parent / "state"
+    config = Path(args.config)
+    return local_directory(read_settings(config), config)
 
 
 @contextmanager
-def state_lock(store: StateStore, operation: str) -> Iterator[LockInfo]:
+def open_state(args: argparse.Namespace) -> Iterator[StateBackend]:
+    """The state backend of the command (--state, else the declaration's state: section), closed
+    at the end."""
+    config = Path(args.config)
+    store = open_backend(read_settings(config), config, getattr(args, "state", None))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextmanager
+def state_lock(store: StateBackend, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
     """Hold the state lock for `operation`, warning on stderr when it took over an abandoned one."""
-    with store.lock(operation) as info:
+    with store.lock(operation, timeout=timeout) as info:
         warning = info.takeover_warning()
         if warning:
             sys.stderr.write(f"Warning: {warning}\n")
@@ -72,13 +124,12 @@ def print_rendering(doc: dict[str, object], fmt: str) -> None:
         out.print(rendered, end="")
 
 
-def load_declared(args: argparse.Namespace) -> Project:
-    """The declaration and state named by -c/--state, without scanning sources (refresh and import
-    read none)."""
+def load_declared(args: argparse.Namespace, store: StateBackend) -> Project:
+    """The declaration named by -c and the state of `store`, without scanning sources (refresh and
+    import read none)."""
     from reconciler.config.load import load_declaration
 
     declaration = load_declaration(Path(args.config))
-    store = StateStore(state_dir(args))
     state = store.load()
     # no fingerprint key: nothing here fingerprints members (import asks the store under the lock)
     return Project(declaration, store, state, b"", {}, config_display=args.config)

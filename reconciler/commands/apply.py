@@ -17,7 +17,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler import console
-from reconciler.app import add_config_flags, add_rescan_flag, print_rendering, state_dir, state_lock
+from reconciler.app import (
+    add_config_flags,
+    add_lock_timeout_flag,
+    add_rescan_flag,
+    lock_timeout,
+    open_state,
+    print_rendering,
+    state_dir,
+    state_lock,
+)
 from reconciler.errors import GuardError, StalePlanError, UsageError
 from reconciler.executor import (
     DEFAULT_PARALLELISM,
@@ -41,6 +50,7 @@ from reconciler.planning.engine import (
 from reconciler.planning.plan import Action, Plan
 from reconciler.planning.planfile import load_plan
 from reconciler.providers.base import Endpoint
+from reconciler.state.backend import StateBackend
 from reconciler.state.store import StateStore
 
 EXIT_INTERRUPTED = 130
@@ -56,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("planfile", nargs="?", metavar="PLANFILE", help="a plan saved by `plan --out`")
     add_config_flags(parser)
+    add_lock_timeout_flag(parser)
     parser.add_argument("--auto-approve", action="store_true", help="apply without asking (for CI)")
     parser.add_argument(
         "--parallelism",
@@ -131,21 +142,24 @@ def _check_args(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Apply; return the exit code."""
     _check_args(args)
+    timeout = lock_timeout(args)
     if args.sandbox:
         from reconciler.emulator.sandbox import sandbox
 
         with sandbox(state_dir(args)) as box:
             sys.stderr.write(box.describe() + "\n")
             try:
-                return _apply(args, box.state_dir, box.env, box.endpoints)
+                return _apply(args, StateStore(box.state_dir), timeout, box.env, box.endpoints)
             finally:
                 sys.stderr.write(box.farewell() + "\n")
-    return _apply(args, state_dir(args))
+    with open_state(args) as store:
+        return _apply(args, store, timeout)
 
 
 def _apply(
     args: argparse.Namespace,
-    directory: Path,
+    store: StateBackend,
+    timeout: float,
     env: Mapping[str, str] = os.environ,
     endpoints: Mapping[str, Endpoint] | None = None,
 ) -> int:
@@ -155,8 +169,8 @@ def _apply(
     if saved is not None and saved.refused:
         raise GuardError(_refusal(saved))
     targets = (saved.inputs.targets if saved is not None else _options(args).targets) or None
-    with state_lock(StateStore(directory), "apply"):
-        project = load_project(Path(args.config), directory, targets, env, reuse=not args.rescan)
+    with state_lock(store, "apply", timeout):
+        project = load_project(Path(args.config), store, targets, env, reuse=not args.rescan)
         if saved is not None:
             check_plan_current(saved, project)
         with ProviderPool(project.declaration, env, endpoints) as pool:

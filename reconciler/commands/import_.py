@@ -7,13 +7,22 @@ import dataclasses
 from collections.abc import Collection, Iterable, Mapping
 
 from reconciler import console
-from reconciler.app import add_config_flags, load_declared, open_providers, state_lock
+from reconciler.app import (
+    add_config_flags,
+    add_lock_timeout_flag,
+    load_declared,
+    lock_timeout,
+    open_providers,
+    open_state,
+    state_lock,
+)
 from reconciler.config.model import MAPPABLE_FIELDS, AudienceSpec
 from reconciler.errors import CapabilityError, NotFoundError, StateError, UsageError
 from reconciler.planning.records import applied_entry, provider_settings
 from reconciler.providers.base import Provider, RemoteAudience
 from reconciler.sources import fingerprint, iter_members, upload_headers
 from reconciler.sources.members import Member, MemberSet
+from reconciler.state.backend import StateBackend
 from reconciler.state.store import AudienceState, State
 
 
@@ -30,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     add_config_flags(parser)
+    add_lock_timeout_flag(parser)
     parser.add_argument("key", metavar="KEY", help="audience key, as declared in the config")
     parser.add_argument("id", metavar="ID", help="the audience's id at its provider")
     parser.add_argument(
@@ -140,13 +150,18 @@ def adopted_entry(
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load_declared(args)
+    with open_state(args) as store:
+        return _run(args, store)
+
+
+def _run(args: argparse.Namespace, store: StateBackend) -> int:
+    project = load_declared(args, store)
     spec = project.declaration.audiences.get(args.key)
     if spec is None:
         declared = ", ".join(sorted(project.declaration.audiences)) or "none"
         config = project.declaration.path.name
         raise UsageError(f"{args.key} is not declared in {config} (declared: {declared})")
-    with state_lock(project.store, "import"):
+    with state_lock(project.store, "import", lock_timeout(args)):
         state = project.store.load()
         check_unmanaged(state, spec, args.id)
         with open_providers(project.declaration, [spec.provider]) as clients:

@@ -10,12 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from reconciler.app import add_config_flags, add_rescan_flag, print_rendering, state_dir
+from reconciler.app import add_config_flags, add_rescan_flag, open_state, print_rendering
 from reconciler.planning.drift import fold_drift_into_plan
 from reconciler.planning.engine import PlanOptions, load_project, make_plan
 from reconciler.planning.guards import apply_guards
+from reconciler.planning.plan import Plan
 from reconciler.planning.planfile import save_plan
 from reconciler.render import FORMATS
+from reconciler.state.backend import StateBackend
 
 EXIT_CHANGES = 2
 EXIT_REFUSED = 3
@@ -45,15 +47,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Make, optionally save, and print the plan; return the exit code."""
-    options = PlanOptions(
-        targets=list(dict.fromkeys(args.target)),
-        replace=list(dict.fromkeys(args.replace)),
-        allow_shrink=list(dict.fromkeys(args.allow_shrink)),
-        allow_destroy=list(dict.fromkeys(args.allow_destroy)),
-    )
-    project = load_project(Path(args.config), state_dir(args), options.targets or None, reuse=not args.rescan)
+def _make(args: argparse.Namespace, options: PlanOptions, store: StateBackend) -> Plan:
+    project = load_project(Path(args.config), store, options.targets or None, reuse=not args.rescan)
     refreshed = None
     if args.refresh:
         from reconciler.app import refresh_project
@@ -70,6 +65,19 @@ def run(args: argparse.Namespace) -> int:
             allow_shrink=set(options.allow_shrink),
             allow_destroy=set(options.allow_destroy),
         )
+    return plan
+
+
+def run(args: argparse.Namespace) -> int:
+    """Make, optionally save, and print the plan; return the exit code."""
+    options = PlanOptions(
+        targets=list(dict.fromkeys(args.target)),
+        replace=list(dict.fromkeys(args.replace)),
+        allow_shrink=list(dict.fromkeys(args.allow_shrink)),
+        allow_destroy=list(dict.fromkeys(args.allow_destroy)),
+    )
+    with open_state(args) as store:
+        plan = _make(args, options, store)
     if args.out:
         save_plan(plan, Path(args.out))
     print_rendering(plan.to_dict(), args.format)

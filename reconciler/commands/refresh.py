@@ -6,8 +6,18 @@ import argparse
 import json
 
 from reconciler import console
-from reconciler.app import add_config_flags, load_declared, open_providers, refresh_project, state_lock
+from reconciler.app import (
+    add_config_flags,
+    add_lock_timeout_flag,
+    load_declared,
+    lock_timeout,
+    open_providers,
+    open_state,
+    refresh_project,
+    state_lock,
+)
 from reconciler.planning.drift import Finding, RefreshResult, providers_in_use, refresh
+from reconciler.state.backend import StateBackend
 
 EXIT_DRIFT = 2
 
@@ -31,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "renamed, member count changed, Dynamic, failed, and creates a killed run left behind.",
     )
     add_config_flags(parser)
+    add_lock_timeout_flag(parser)
     parser.add_argument(
         "--detailed-exitcode", action="store_true", help="exit 2 when drift was found (0: none, 1: error)"
     )
@@ -42,9 +53,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load_declared(args)
+    with open_state(args) as store:
+        return _run(args, store)
+
+
+def _run(args: argparse.Namespace, store: StateBackend) -> int:
+    project = load_declared(args, store)
     if args.write:
-        with state_lock(project.store, "refresh"):
+        with state_lock(project.store, "refresh", lock_timeout(args)):
             state = project.store.load()
             with open_providers(project.declaration, providers_in_use(state)) as clients:
                 result = refresh(state, clients)

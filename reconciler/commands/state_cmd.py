@@ -1,7 +1,9 @@
-"""`reconciler state list|show KEY|rm KEY|mv OLD NEW`: inspect and edit the state.
+"""`reconciler state list|show KEY|rm KEY|mv OLD NEW|history|migrate --to BACKEND`: inspect, edit
+and move the state.
 
-Only the state directory matters (`--state DIR`, else `state/` next to `-c/--config`); the
-declaration is never read, so these commands work while audiences.yaml is broken. Output shows
+Only the state matters (`--state DIR`, else the `state:` section of `-c/--config`, else `state/`
+next to it); the rest of the declaration is never read, so these commands work while
+audiences.yaml is broken. Output shows
 what the state records about each audience, never member data (the state holds none) and never
 the fingerprint key. `rm` and `mv` take the state lock and write atomically.
 """
@@ -13,10 +15,20 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from reconciler.app import add_config_flags, state_dir, state_lock
+from reconciler.app import (
+    add_config_flags,
+    add_lock_timeout_flag,
+    lock_timeout,
+    open_state,
+    state_lock,
+)
 from reconciler.errors import StateError, UsageError
+from reconciler.state.backend import StateBackend
+from reconciler.state.data import parse_document
+from reconciler.state.settings import local_directory, open_postgres, read_settings
 from reconciler.state.store import AudienceState, LockStatus, State, StateStore
 
 # The declaration's key rule (schema/audiences.schema.json, $defs.audienceKey).
@@ -41,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             (("key", "KEY"),),
         ),
         ("mv", "rename an audience key in state", (("old", "OLD"), ("new", "NEW"))),
+        ("history", "list the kept previous versions of the state", ()),
+        ("migrate", "copy the whole state to another backend and verify it", ()),
     ]
     for name, help_text, positionals in commands:
         command = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
@@ -48,20 +62,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             command.add_argument(dest, metavar=metavar)
         add_config_flags(command)
         command.add_argument("--json", action="store_true", help="print JSON")
+        if name in ("rm", "mv", "migrate"):
+            add_lock_timeout_flag(command)
+        if name == "migrate":
+            command.add_argument(
+                "--to",
+                required=True,
+                choices=("postgres", "local"),
+                help="postgres: from the local directory to the workspace of the state: section; "
+                "local: back from that workspace to the local directory",
+            )
+            command.add_argument("--force", action="store_true", help="replace a state already at the target")
         command.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one `state` subcommand; returns the exit code."""
-    store = StateStore(state_dir(args))
-    if args.state_command == "list":
-        return _list(store, args.json)
-    if args.state_command == "show":
-        return _show(store, args.key, args.json)
-    if args.state_command == "rm":
-        return _rm(store, args.key, args.json)
-    if args.state_command == "mv":
-        return _mv(store, args.old, args.new, args.json)
+    if args.state_command == "migrate":
+        return _migrate(args)
+    timeout = lock_timeout(args)
+    with open_state(args) as store:
+        if args.state_command == "list":
+            return _list(store, args.json)
+        if args.state_command == "show":
+            return _show(store, args.key, args.json)
+        if args.state_command == "rm":
+            return _rm(store, args.key, args.json, timeout)
+        if args.state_command == "mv":
+            return _mv(store, args.old, args.new, args.json, timeout)
+        if args.state_command == "history":
+            return _history(store, args.json)
     raise UsageError(f"unknown state command {args.state_command!r}")  # pragma: no cover - argparse
 
 
@@ -211,13 +241,13 @@ def _print_json(document: object) -> None:
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
-def _list(store: StateStore, as_json: bool) -> int:
+def _list(store: StateBackend, as_json: bool) -> int:
     state = store.load()
     lock = store.lock_status()
     if as_json:
         _print_json(
             {
-                "state_dir": str(store.directory),
+                "state_dir": store.location,
                 "lineage": state.lineage,
                 "serial": state.serial,
                 "audiences": [audience_summary(state.audiences[k]) for k in sorted(state.audiences)],
@@ -226,11 +256,11 @@ def _list(store: StateStore, as_json: bool) -> int:
             }
         )
     else:
-        _print(list_lines(state, str(store.directory)) + lock_lines(lock))
+        _print(list_lines(state, store.location) + lock_lines(lock))
     return 0
 
 
-def _show(store: StateStore, key: str, as_json: bool) -> int:
+def _show(store: StateBackend, key: str, as_json: bool) -> int:
     state = store.load()
     entry = state.audience(key)
     if as_json:
@@ -240,9 +270,9 @@ def _show(store: StateStore, key: str, as_json: bool) -> int:
     return 0
 
 
-def _rm(store: StateStore, key: str, as_json: bool) -> int:
+def _rm(store: StateBackend, key: str, as_json: bool, timeout: float) -> int:
     _require_state(store)
-    with state_lock(store, f"state rm {key}"):
+    with state_lock(store, f"state rm {key}", timeout):
         state = store.load()
         entry = state.remove_audience(key)
         store.save(state)
@@ -262,14 +292,14 @@ def _rm(store: StateStore, key: str, as_json: bool) -> int:
     return 0
 
 
-def _mv(store: StateStore, old: str, new: str, as_json: bool) -> int:
+def _mv(store: StateBackend, old: str, new: str, as_json: bool, timeout: float) -> int:
     if not AUDIENCE_KEY.fullmatch(new):
         raise UsageError(
             f"{new!r} is not a valid audience key: use letters, digits, '-', '_' and '.', "
             "starting with a letter or digit (at most 100 characters)"
         )
     _require_state(store)
-    with state_lock(store, f"state mv {old} {new}"):
+    with state_lock(store, f"state mv {old} {new}", timeout):
         state = store.load()
         entry = state.rename_audience(old, new)
         store.save(state)
@@ -288,7 +318,79 @@ def _mv(store: StateStore, old: str, new: str, as_json: bool) -> int:
     return 0
 
 
-def _require_state(store: StateStore) -> None:
-    """Refuse to edit a state directory that holds no state (and would be created by the lock)."""
-    if not store.state_file.is_file():
-        raise StateError(f"no state in {store.directory} ({store.state_file} does not exist)")
+def _require_state(store: StateBackend) -> None:
+    """Refuse to edit a state that does not exist (the lock would create its directory)."""
+    if not store.exists():
+        detail = f" ({store.state_file} does not exist)" if isinstance(store, StateStore) else ""
+        raise StateError(f"no state in {store.location}{detail}")
+
+
+def history_rows(store: StateBackend) -> list[dict[str, Any]]:
+    """The kept versions, oldest first, then the current one (as `state history` shows them)."""
+    rows = []
+    for version in store.history():
+        state = parse_document(version.document, store.location, f"a history version in {store.location}")
+        rows.append(
+            {"serial": version.serial, "lineage": version.lineage, "saved_at": version.saved_at or None,
+             "audiences": len(state.audiences), "current": False}
+        )  # fmt: skip
+    current = store.load()
+    if current.lineage is not None:
+        rows.append(
+            {"serial": current.serial, "lineage": current.lineage, "saved_at": None,
+             "audiences": len(current.audiences), "current": True}
+        )  # fmt: skip
+    return rows
+
+
+def _history(store: StateBackend, as_json: bool) -> int:
+    rows = history_rows(store)
+    if as_json:
+        _print_json({"state_dir": store.location, "versions": rows})
+        return 0
+    if not rows:
+        _print([f"No state in {store.location}."])
+        return 0
+    table = [["SERIAL", "LINEAGE", "REPLACED AT", "AUDIENCES"]]
+    for row in rows:
+        replaced = "(current)" if row["current"] else row["saved_at"] or "-"
+        table.append([str(row["serial"]), row["lineage"], replaced, str(row["audiences"])])
+    footer = f"{len(rows)} version(s) of the state in {store.location}."
+    _print([*format_table(table, right=(0, 3)), "", footer])
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Copy the whole state between the local directory and the postgres workspace."""
+    from reconciler.state.migrate import migrate
+
+    config = Path(args.config)
+    settings = read_settings(config)
+    local = StateStore(Path(args.state) if args.state else local_directory(settings, config))
+    remote = open_postgres(settings)
+    source, target = (local, remote) if args.to == "postgres" else (remote, local)
+    timeout = lock_timeout(args)
+    try:
+        with state_lock(source, "state migrate", timeout), state_lock(target, "state migrate", timeout):
+            done = migrate(source, target, force=args.force)
+    finally:
+        remote.close()
+    if args.json:
+        _print_json(
+            {"from": source.location, "to": target.location, "lineage": done.lineage, "serial": done.serial,
+             "audiences": done.audiences, "history": done.history, "member_sets": done.member_sets,
+             "members": done.members, "verified": True}
+        )  # fmt: skip
+        return 0
+    lines = [
+        f"Migrated the state from {source.location} to {target.location}: lineage {done.lineage} serial "
+        f"{done.serial}, {done.audiences} audience(s), {done.history} history version(s), "
+        f"{done.member_sets} member set(s) ({done.members:,} members). Verified by digest.",
+    ]
+    if settings.backend != args.to:
+        lines.append(
+            f"Set `state: {{backend: {args.to}}}` in {config} so that the next runs use it"
+            + (" (the old local directory is left as it was)." if args.to == "postgres" else ".")
+        )
+    _print(lines)
+    return 0

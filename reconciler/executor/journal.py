@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.sources.members import MemberSet
-from reconciler.state.store import AudienceState, Intent, State, StateStore
+from reconciler.state.backend import StateBackend
+from reconciler.state.store import AudienceState, Intent, State
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class IntentSpec:
 class Journal:
     """Thread-safe owner of the state during a run; saves after every change."""
 
-    def __init__(self, store: StateStore, state: State) -> None:
+    def __init__(self, store: StateBackend, state: State) -> None:
         self.store = store
         self._state = state
         self._lock = threading.Lock()

@@ -1,7 +1,8 @@
 """Orchestration: load the project (declaration, state, sources) and make a plan from it.
 
 Public API (commands and the executor rely on these names):
-  Project, load_project(config, state_dir, targets=None, env=os.environ, *, reuse=False) -> Project
+  Project, load_project(config, state, targets=None, env=os.environ, *, reuse=False) -> Project
+    (state: a backend, or a local directory)
   make_plan(project, options) -> Plan   (pure: the environment was read by load_project)
   ensure_scanned(project, keys) -> None  (scan the sources of audiences planned from state)
   check_plan_current(plan, project) -> None  (raises StalePlanError when inputs moved)
@@ -30,6 +31,7 @@ from reconciler.planning.plan import Inputs, Plan
 from reconciler.planning.reuse import Reuse, Unchanged, find_unchanged, still_unchanged
 from reconciler.sources.members import SourceScan
 from reconciler.sources.scan import scan_source
+from reconciler.state.backend import StateBackend
 from reconciler.state.store import State, StateStore
 
 
@@ -44,7 +46,7 @@ class PlanOptions:
 @dataclass
 class Project:
     declaration: Declaration
-    store: StateStore
+    store: StateBackend
     state: State
     key: bytes  # fingerprint key
     scans: dict[str, SourceScan] = field(default_factory=dict)  # audience key -> scan
@@ -111,15 +113,16 @@ def scan_sources(
 
 def load_project(
     config: Path,
-    state_dir: Path,
+    backend: StateBackend | Path,
     targets: list[str] | None = None,
     env: Mapping[str, str] = os.environ,
     *,
     reuse: bool = False,
 ) -> Project:
     """Load and validate the declaration (provider settings take their environment defaults from
-    `env`, here, once), the state and its fingerprint key, scan the (targeted) audiences' sources
-    and check every provider limit (ConfigError, as `validate` words it).
+    `env`, here, once), the state (of `backend`, a state backend or a local directory) and its
+    fingerprint key, scan the (targeted) audiences' sources and check every provider limit
+    (ConfigError, as `validate` words it).
 
     With `reuse`, the sources of audiences unchanged since their last apply are only hashed
     (`Project.unchanged`): their upload is the one the provider took then, so its limits are not
@@ -127,7 +130,7 @@ def load_project(
     from reconciler.config.load import load_declaration
 
     declaration = load_declaration(config, env)
-    store = StateStore(state_dir)
+    store = StateStore(backend) if isinstance(backend, Path) else backend
     state = store.load()
     _check_keys("--target", targets or (), set(declaration.audiences) | set(state.audiences))
     key = store.fingerprint_key(state)
@@ -284,10 +287,9 @@ def _queries_moved(plan: Plan, project: Project) -> list[Problem]:
 def check_plan_current(plan: Plan, project: Project) -> None:
     """Raise StalePlanError if the plan's recorded inputs no longer match the project."""
     problems: list[Problem] = []
-    state_dir = str(project.store.directory)
     moved = _state_moved(plan, project.state)
     if moved:
-        problems.append(Problem(state_dir, 0, 0, moved))
+        problems.append(Problem(project.store.location, 0, 0, moved))
     if plan.inputs.config_sha256 != project.declaration.sha256:
         problems.append(Problem(plan.inputs.config, 0, 0, "the declaration changed since the plan was made"))
     problems += _queries_moved(plan, project)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.errors import StateError
+from reconciler.errors import Problem, StateError
 
 STATE_FORMAT_VERSION = 1
 DIGEST_PATTERN = re.compile(r"[0-9a-f]{64}")  # MemberSet.digest(): names a members/<digest>.fp file
@@ -358,3 +358,25 @@ def encode_state(state: State) -> bytes:
         ],
     }
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def parse_document(data: bytes, where: str, broken: str) -> State:
+    """The State stored as `data` (state.json bytes); StateError(`broken`) with a Problem located
+    in `where` (a file name or a workspace) when it is not a valid state document."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = Problem(where, 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        raise StateError(broken, problems=[problem]) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = Problem(where, exc.lineno, exc.colno, f"invalid JSON: {exc.msg}")
+        raise StateError(broken, problems=[problem]) from None
+    except RecursionError:
+        raise StateError(broken, problems=[Problem(where, 0, 0, "nested too deeply")]) from None
+    try:
+        return decode_state(raw)
+    except InvalidState as exc:
+        line, col = locate(text, exc.path)
+        raise StateError(broken, problems=[Problem(where, line, col, str(exc))]) from None

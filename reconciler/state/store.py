@@ -39,33 +39,31 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import os
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.errors import Problem, StateError
+from reconciler.errors import LockError, StateError
 from reconciler.sources.members import MemberSet
 from reconciler.state import lock as statelock
+from reconciler.state.backend import HISTORY_VERSIONS, HistoryVersion, Snapshot
 from reconciler.state.data import (
     DIGEST_PATTERN,
     STATE_FORMAT_VERSION,
     AudienceState,
     Intent,
-    InvalidState,
     State,
-    decode_state,
     encode_state,
-    has_fingerprints,
-    locate,
+    parse_document,
     utcnow_iso,
 )
+from reconciler.state.keys import FINGERPRINT_KEY_ENV, key_check, resolve_fingerprint_key
 from reconciler.state.lock import LockInfo, LockStatus
 
 __all__ = [
@@ -77,24 +75,18 @@ __all__ = [
     "LockStatus",
     "State",
     "StateStore",
+    "key_check",
     "utcnow_iso",
 ]
 
-FINGERPRINT_KEY_ENV = "RECONCILER_FINGERPRINT_KEY"
 STATE_FILE = "state.json"
 MEMBERS_DIR = "members"
 HISTORY_DIR = "history"
-_KEY_CHECK_MESSAGE = b"reconciler fingerprint key check v1"
 _STALE_TEMP_SECONDS = 3600.0
 # Written into a new state directory: the state is committed, a lock or temp file never should be.
 _GITIGNORE = (
     b"# written by reconciler: commit the state, never its lock or temp files\n.lock\n.lock-*\n.*.tmp\n"
 )
-
-
-def key_check(key: bytes) -> str:
-    """The check value stored instead of an env-supplied fingerprint key."""
-    return hmac.new(key, _KEY_CHECK_MESSAGE, hashlib.sha256).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,13 +135,25 @@ def _remove_stale_temp_files(*directories: Path) -> None:
 class StateStore:
     """Load and atomically save the state of one state directory."""
 
-    def __init__(self, directory: Path, *, history: int = 20) -> None:
+    def __init__(self, directory: Path, *, history: int = HISTORY_VERSIONS) -> None:
         self.directory = Path(directory)
-        self.history = history
+        self.keep = history
 
     @property
     def state_file(self) -> Path:
         return self.directory / STATE_FILE
+
+    @property
+    def location(self) -> str:
+        """The state directory, as messages name it."""
+        return str(self.directory)
+
+    def exists(self) -> bool:
+        """True when the directory holds a state.json."""
+        return self.state_file.is_file()
+
+    def close(self) -> None:
+        """Nothing to release: every file is closed after use."""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -166,23 +170,7 @@ class StateStore:
             f"the state file {path} is corrupt; reconciler will neither use nor overwrite it. "
             f"Fix it, or restore a previous version from {path.parent / HISTORY_DIR} or git"
         )
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problem = Problem(str(path), 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-            raise StateError(broken, problems=[problem]) from None
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problem = Problem(str(path), exc.lineno, exc.colno, f"invalid JSON: {exc.msg}")
-            raise StateError(broken, problems=[problem]) from None
-        except RecursionError:
-            raise StateError(broken, problems=[Problem(str(path), 0, 0, "nested too deeply")]) from None
-        try:
-            return decode_state(raw), data
-        except InvalidState as exc:
-            line, col = locate(text, exc.path)
-            raise StateError(broken, problems=[Problem(str(path), line, col, str(exc))]) from None
+        return parse_document(data, str(path), broken), data
 
     def load(self) -> State:
         """The current state; an empty State (lineage None, serial 0) when the directory holds none."""
@@ -216,43 +204,8 @@ class StateStore:
     # -- fingerprint key -------------------------------------------------------------------
 
     def fingerprint_key(self, state: State) -> bytes:
-        """The fingerprint key: RECONCILER_FINGERPRINT_KEY if set, else the state's own secret.
-
-        Records what `save` must persist in `state`: a new random secret for a state that has
-        none, or, when the env var is used, its check value (and drops a stored secret equal to it).
-        StateError when the state's fingerprints were made with another key."""
-        env = os.environ.get(FINGERPRINT_KEY_ENV, "")
-        has_fps = has_fingerprints(state)
-        if env:
-            key = env.encode("utf-8")
-            check = key_check(key)
-            if has_fps and (
-                (state.fingerprint_key_check and not hmac.compare_digest(check, state.fingerprint_key_check))
-                or (state.fingerprint_key and not hmac.compare_digest(key, state.fingerprint_key.encode()))
-            ):
-                origin = (
-                    f"the key stored in {self.state_file}"
-                    if state.fingerprint_key
-                    else f"a different {FINGERPRINT_KEY_ENV}"
-                )
-                raise StateError(
-                    f"the member fingerprints in {self.state_file} were made with another key ({origin}), "
-                    f"not with the {FINGERPRINT_KEY_ENV} now set; set it to the key used before"
-                    + (f", or unset {FINGERPRINT_KEY_ENV}" if state.fingerprint_key else "")
-                )
-            state.fingerprint_key, state.fingerprint_key_check = "", check
-            return key
-        if state.fingerprint_key_check and has_fps:
-            raise StateError(
-                f"the member fingerprints in {self.state_file} were made with another key: "
-                f"the one from {FINGERPRINT_KEY_ENV}, which is not set now; set it (e.g. from your CI secret)"
-            )
-        if not state.fingerprint_key:
-            state.fingerprint_key = secrets.token_hex(32)
-            state.fingerprint_key_check = ""
-        elif state.fingerprint_key_check:  # no fingerprints yet: the env key may be dropped freely
-            state.fingerprint_key_check = ""
-        return state.fingerprint_key.encode("utf-8")
+        """The fingerprint key of `state`: see `reconciler.state.keys.resolve_fingerprint_key`."""
+        return resolve_fingerprint_key(state, str(self.state_file))
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -338,7 +291,7 @@ class StateStore:
         """Keep the last `history` versions; delete member files nothing kept refers to."""
         history_dir = self.directory / HISTORY_DIR
         versions = sorted(history_dir.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-        excess = len(versions) - max(self.history, 0)
+        excess = len(versions) - max(self.keep, 0)
         for path in versions[: max(excess, 0)]:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -362,11 +315,20 @@ class StateStore:
     # -- locking ---------------------------------------------------------------------------
 
     @contextmanager
-    def lock(self, operation: str) -> Iterator[LockInfo]:
-        """Hold the state lock for `operation`; LockError naming the holder if already held.
+    def lock(self, operation: str, *, timeout: float = 0.0) -> Iterator[LockInfo]:
+        """Hold the state lock for `operation`; LockError naming the holder if it is still held
+        after `timeout` seconds (0: fail at once).
 
         An abandoned lock (its run was killed) is taken over: see `LockInfo.taken_over`."""
-        held = statelock.acquire(self.directory, operation)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            try:
+                held = statelock.acquire(self.directory, operation)
+                break
+            except LockError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(0.25, max(deadline - time.monotonic(), 0.01)))
         try:
             yield held.info
         finally:
@@ -376,6 +338,83 @@ class StateStore:
         """The lock currently on the directory, or None when unlocked."""
         return statelock.status(self.directory)
 
-    def force_unlock(self, lock_id: str) -> LockStatus:
-        """Release a lock left by a killed run; LockError if `lock_id` does not match."""
+    def force_unlock(self, lock_id: str, *, terminate: bool = False) -> LockStatus:
+        """Release a lock left by a killed run; LockError if `lock_id` does not match. (`terminate`
+        changes nothing here: a local lock file is removed even when its process still runs.)"""
         return statelock.force_unlock(self.directory, lock_id)
+
+    # -- whole-state copies (history, migration) ---------------------------------------------
+
+    def history(self) -> list[HistoryVersion]:
+        """The kept previous versions of state.json, oldest first."""
+        history_dir = self.directory / HISTORY_DIR
+        try:
+            paths = sorted(history_dir.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        except OSError as exc:
+            raise StateError(f"cannot read the history in {history_dir}: {exc.strerror}") from exc
+        versions = []
+        for path in paths:
+            serial, _, lineage = path.stem.partition("-")
+            try:
+                data = path.read_bytes()
+                saved = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            except OSError as exc:
+                raise StateError(f"cannot read the history version {path}: {exc.strerror}") from exc
+            if serial.isdigit() and lineage:
+                versions.append(HistoryVersion(int(serial), lineage, data, saved))
+        return versions
+
+    def snapshot(self) -> Snapshot:
+        """The whole state: state.json, history/ and every member file they refer to."""
+        found = self._read()
+        history = self.history()
+        digests = set()
+        documents = ([found[1]] if found else []) + [v.document for v in history]
+        for document in documents:
+            digests.update(referenced_digests(document))
+        members = {}
+        for digest in sorted(digests):
+            path = self.directory / MEMBERS_DIR / f"{digest}.fp"
+            try:
+                members[digest] = path.read_bytes()
+            except OSError as exc:
+                raise StateError(f"cannot read the member file {path}: {exc.strerror}") from exc
+        return Snapshot(found[1] if found else None, history, members)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Replace the state in this directory by `snapshot` (history keeps its order by mtime)."""
+        try:
+            members_dir = self.directory / MEMBERS_DIR
+            history_dir = self.directory / HISTORY_DIR
+            members_dir.mkdir(parents=True, exist_ok=True)
+            history_dir.mkdir(exist_ok=True)
+            if not (self.directory / ".gitignore").exists():
+                atomic_write(self.directory / ".gitignore", _GITIGNORE)
+            for path in [*history_dir.glob("*.json"), *members_dir.glob("*.fp")]:
+                path.unlink()
+            self.state_file.unlink(missing_ok=True)
+            for digest, data in snapshot.members.items():
+                atomic_write(members_dir / f"{digest}.fp", data)
+            base = time.time() - len(snapshot.history) - 1
+            for index, version in enumerate(snapshot.history):
+                path = history_dir / f"{version.serial:08d}-{version.lineage}.json"
+                atomic_write(path, version.document)
+                os.utime(path, (base + index, base + index))
+            if snapshot.document is not None:
+                atomic_write(self.state_file, snapshot.document)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise StateError(f"cannot write the state in {self.directory}:{where} {exc.strerror}") from exc
+
+
+def referenced_digests(document: bytes) -> set[str]:
+    """The member digests a stored state document refers to (empty when it cannot be read)."""
+    try:
+        raw = json.loads(document)
+        return {
+            entry["member_digest"]
+            for entry in raw["audiences"].values()
+            if isinstance(entry, dict) and entry.get("member_digest")
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return set()

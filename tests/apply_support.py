@@ -71,6 +71,8 @@ class Project:
     root: Path
     audiences: dict[str, dict[str, Any]]
     rows: dict[str, list[dict[str, str]]]  # source file name -> rows
+    state_url: str | None = None  # set: the postgres backend (the URL goes in RECONCILER_STATE_URL)
+    workspace: str = "default"
 
     @property
     def config(self) -> Path:
@@ -82,38 +84,57 @@ class Project:
 
     def write(self) -> None:
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        doc = {"version": 1, "defaults": {"phone_region": "US"}, "audiences": self.audiences}
+        doc: dict[str, Any] = {"version": 1, "defaults": {"phone_region": "US"}}
+        if self.state_url:
+            doc["state"] = {"backend": "postgres", "workspace": self.workspace}
+        doc["audiences"] = self.audiences
         self.config.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
         for name, rows in self.rows.items():
             lines = ["Mobile,Email,First"] + [f'"{r["Mobile"]}",{r["Email"]},{r["First"]}' for r in rows]
             (self.root / "data" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def args(self) -> list[str]:
+        if self.state_url:
+            return ["-c", str(self.config)]
         return ["-c", str(self.config), "--state", str(self.state)]
 
     def state_doc(self) -> dict[str, Any]:
+        if self.state_url:
+            from reconciler.state.pg import PostgresStore
+
+            store = PostgresStore(self.state_url, self.workspace)
+            try:
+                document = store.snapshot().document
+            finally:
+                store.close()
+            assert document is not None, "no state in the workspace"
+            return dict(json.loads(document))
         return dict(json.loads((self.state / "state.json").read_text(encoding="utf-8")))
 
     def all_raw_identities(self) -> list[str]:
         return [v for rows in self.rows.values() for v in raw_identities(rows)]
 
 
-def make_project(root: Path, sizes: Mapping[str, int] | None = None) -> Project:
-    """The three base audiences with `sizes` members each (default 5), written to `root`."""
+def make_project(
+    root: Path, sizes: Mapping[str, int] | None = None, state_url: str | None = None
+) -> Project:
+    """The three base audiences with `sizes` members each (default 5), written to `root`; their
+    state in the postgres workspace at `state_url` when given (set RECONCILER_STATE_URL to it)."""
     sizes = dict(sizes or {})
     rows = {}
     for spec in BASE_AUDIENCES.values():
         name = Path(spec["source"]).name
         rows[name] = [person(i) for i in range(sizes.get(name, 5))]
-    project = Project(root, json.loads(json.dumps(BASE_AUDIENCES)), rows)
+    project = Project(root, json.loads(json.dumps(BASE_AUDIENCES)), rows, state_url)
     project.write()
     return project
 
 
-def make_six(root: Path, base_rows: int, b_rows: range) -> Project:
+def make_six(root: Path, base_rows: int, b_rows: range, state_url: str | None = None) -> Project:
     """The three base audiences (`base_rows` members each) plus a "B" twin of each at the same
     provider (key `<key>-b`, name `<name> B`) whose members are `person(i)` for i in `b_rows`."""
-    project = make_project(root, {"vip.csv": base_rows, "buyers.csv": base_rows, "callers.csv": base_rows})
+    sizes = {"vip.csv": base_rows, "buyers.csv": base_rows, "callers.csv": base_rows}
+    project = make_project(root, sizes, state_url)
     for key in ("vip", "buyers", "callers"):
         spec = dict(project.audiences[key])
         spec["name"] += " B"

@@ -71,3 +71,14 @@ def pg_cluster() -> Iterator[PgCluster]:
 def pg_url(pg_cluster: PgCluster) -> str:
     """The URL of a new, empty database in the shared cluster (password included)."""
     return pg_cluster.new_database()
+
+
+@pytest.fixture(params=["local", "postgres"])
+def state_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """Run the test on each state backend: None for the local directory, else the URL of a fresh
+    postgres database (also set as RECONCILER_STATE_URL); pass it to make_project/make_six."""
+    if request.param == "local":
+        return None
+    url: str = request.getfixturevalue("pg_url")
+    monkeypatch.setenv("RECONCILER_STATE_URL", url)
+    return url

@@ -5,6 +5,9 @@
    and the speed-up (target: at least 0.7 x the parallelism).
 2. One CommBox audience whose upload file is about 100 MB; the apply process's peak memory above
    an idle `reconciler` process (target: at most 100 MB above it).
+3. The postgres state backend's overhead: the 200 audiences of 1. applied at the default
+   parallelism with local state and with postgres state (best of two each; target: under 10%).
+   The server is the one in RECONCILER_BENCH_PG_URL, else a throwaway cluster (tests/pg_support.py).
 
 The emulator runs in its own process (fresh for each measurement), so neither its CPU nor its
 memory is counted. Everything happens under a temporary directory over loopback; no credentials.
@@ -64,10 +67,14 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def write_small_project(root: Path, count: int) -> Path:
-    """`count` audiences, spread evenly over the providers, 5 members each."""
+def write_small_project(root: Path, count: int, workspace: str | None = None) -> Path:
+    """`count` audiences, spread evenly over the providers, 5 members each; with `workspace`,
+    their state in that postgres workspace (URL in RECONCILER_STATE_URL)."""
     (root / "data").mkdir(parents=True)
-    lines = ["version: 1", "defaults: {phone_region: US}", "audiences:"]
+    lines = ["version: 1", "defaults: {phone_region: US}"]
+    if workspace:
+        lines.append(f"state: {{backend: postgres, workspace: {workspace}}}")
+    lines.append("audiences:")
     for i, provider in enumerate(PROVIDERS):
         rows = [f"(415) 555-{100 + 10 * i + n:04d},Member{n}" for n in range(5)]
         (root / "data" / f"{provider}.csv").write_text("Mobile,First\n" + "\n".join(rows) + "\n")
@@ -165,6 +172,29 @@ def bench_speed(count: int, latency: float) -> None:
     print(f"   speed-up: {speedup:.2f}x ({verdict} the target of {target:.1f}x)")
 
 
+def bench_pg_overhead(count: int, latency: float, rounds: int = 2) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pg_bench_support import database
+
+    print(f"3. postgres state backend: {count} audiences, {latency * 1000:.0f} ms latency, local vs postgres")
+    timings: dict[str, list[float]] = {"local": [], "postgres": []}
+    with database() as (url, origin):
+        for round_ in range(rounds):
+            for backend in ("local", "postgres"):
+                workspace = f"bench{round_}" if backend == "postgres" else None
+                with tempfile.TemporaryDirectory() as tmp, emulator(latency) as env:
+                    config = write_small_project(Path(tmp), count, workspace)
+                    extra = {"RECONCILER_STATE_URL": url} if workspace else {}
+                    timings[backend].append(apply_seconds(config, DEFAULT_PARALLELISM, {**env, **extra}))
+    local, pg = min(timings["local"]), min(timings["postgres"])
+    overhead = pg / local - 1
+    verdict = "meets" if overhead < 0.10 else "MISSES"
+    print(f"   server: {origin}")
+    print(f"   local state:    {local:7.1f} s  (runs: {', '.join(f'{t:.1f}' for t in timings['local'])})")
+    print(f"   postgres state: {pg:7.1f} s  (runs: {', '.join(f'{t:.1f}' for t in timings['postgres'])})")
+    print(f"   overhead: {overhead * 100:+.1f}% ({verdict} the target of under 10%)")
+
+
 def bench_memory(megabytes: int) -> None:
     print(f"2. one CommBox audience with a ~{megabytes} MB upload")
     with tempfile.TemporaryDirectory() as tmp, emulator(0.0) as env:
@@ -200,12 +230,15 @@ def main() -> None:
     parser.add_argument("--upload-mb", type=int, default=100)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     print(f"bench_apply on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     if not args.skip_speed:
         bench_speed(args.audiences, args.latency)
     if not args.skip_memory:
         bench_memory(args.upload_mb)
+    if not args.skip_postgres:
+        bench_pg_overhead(args.audiences, args.latency)
     print("Reproduce: python3 bench/bench_apply.py " + " ".join(sys.argv[1:]))
 
 

@@ -98,6 +98,16 @@ class Project:
             return ["-c", str(self.config)]
         return ["-c", str(self.config), "--state", str(self.state)]
 
+    def backend(self) -> Any:
+        """The StateBackend of this project (a local StateStore, or its postgres workspace)."""
+        if self.state_url:
+            from reconciler.state.pg import PostgresStore
+
+            return PostgresStore(self.state_url, self.workspace)
+        from reconciler.state.store import StateStore
+
+        return StateStore(self.state)
+
     def state_doc(self) -> dict[str, Any]:
         if self.state_url:
             from reconciler.state.pg import PostgresStore

@@ -19,9 +19,9 @@ from reconciler.emulator import Emulator
 
 
 @pytest.fixture
-def applied(tmp_path: Path, emulator: Emulator) -> Project:
-    """The three base audiences, created."""
-    project = make_project(tmp_path)
+def applied(tmp_path: Path, emulator: Emulator, state_url: str | None) -> Project:
+    """The three base audiences, created (on each state backend)."""
+    project = make_project(tmp_path, state_url=state_url)
     result = cli("apply", "--auto-approve", *project.args())
     assert result.code == 0, result.out + result.err
     emulator.clear_log()
@@ -37,8 +37,10 @@ def assert_no_changes(project: Project) -> None:
     assert result.code == 0, result.out
 
 
-def test_create_all_three_then_plan_is_noop(tmp_path: Path, emulator: Emulator) -> None:
-    project = make_project(tmp_path)
+def test_create_all_three_then_plan_is_noop(
+    tmp_path: Path, emulator: Emulator, state_url: str | None
+) -> None:
+    project = make_project(tmp_path, state_url=state_url)
     result = cli("apply", "--auto-approve", *project.args())
     assert result.code == 0, result.out + result.err
     assert "3 succeeded, 0 failed, 0 not attempted" in result.out
@@ -141,8 +143,10 @@ def test_removed_from_declaration(applied: Project, emulator: Emulator) -> None:
     assert applied.state_doc()["audiences"] == {}
 
 
-def test_whop_partial_is_a_warning_with_the_providers_message(tmp_path: Path, emulator: Emulator) -> None:
-    project = make_project(tmp_path)
+def test_whop_partial_is_a_warning_with_the_providers_message(
+    tmp_path: Path, emulator: Emulator, state_url: str | None
+) -> None:
+    project = make_project(tmp_path, state_url=state_url)
     emulator.set_next_whop_outcome("partial", "2 rows could not be matched")
     result = cli("apply", "--auto-approve", *project.args())
     assert result.code == 0, result.out + result.err
@@ -150,8 +154,10 @@ def test_whop_partial_is_a_warning_with_the_providers_message(tmp_path: Path, em
     assert "buyers" in project.state_doc()["audiences"]
 
 
-def test_whop_failed_is_an_error_and_leaves_nothing_behind(tmp_path: Path, emulator: Emulator) -> None:
-    project = make_project(tmp_path)
+def test_whop_failed_is_an_error_and_leaves_nothing_behind(
+    tmp_path: Path, emulator: Emulator, state_url: str | None
+) -> None:
+    project = make_project(tmp_path, state_url=state_url)
     emulator.set_next_whop_outcome("failed", "the file could not be processed")
     result = cli("apply", "--auto-approve", *project.args())
     assert result.code == 1

@@ -25,9 +25,11 @@ def _converge(project: Project, tries: int = 8) -> list[int]:
 
 
 @pytest.mark.slow
-def test_apply_converges_under_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_apply_converges_under_faults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_url: str | None
+) -> None:
     fast_providers(monkeypatch)
-    project = make_six(tmp_path, 8, range(20, 26))
+    project = make_six(tmp_path, 8, range(20, 26), state_url)
     with Emulator(port=0, faults=FAULTS, seed=7) as emulator, emulator_env(emulator):
         _converge(project)
         # Now change members of every audience (each provider's update strategy) and rename two.

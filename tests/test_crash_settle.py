@@ -17,18 +17,18 @@ from reconciler.sources import iter_members, render_upload
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return make_project(tmp_path)
+def project(tmp_path: Path, state_url: str | None) -> Project:
+    return make_project(tmp_path, state_url=state_url)
 
 
 def _load(project: Project) -> tuple[Journal, ProviderPool, dict]:  # type: ignore[type-arg]
-    loaded = load_project(project.config, project.state)
+    loaded = load_project(project.config, project.backend())
     return Journal(loaded.store, loaded.state), ProviderPool(loaded.declaration, os.environ), loaded.scans
 
 
 def _create_at_provider(project: Project, pool: ProviderPool, key: str, tmp_path: Path) -> str:
     """Create the audience `key` at its provider behind the tool's back (as a lost answer would)."""
-    loaded = load_project(project.config, project.state)
+    loaded = load_project(project.config, project.backend())
     spec = loaded.declaration.audiences[key]
     upload = render_upload(spec, iter_members(spec), tmp_path / f"{key}.csv")
     return pool.get(spec.provider).create(spec, upload, idempotency_key=f"test-{key}").id
@@ -38,7 +38,7 @@ def _create_intent(
     journal: Journal, project: Project, key: str, preexisting: list[str] | None = None
 ) -> None:
     """The create intent the executor writes before POSTing (with the details it records)."""
-    loaded = load_project(project.config, project.state)
+    loaded = load_project(project.config, project.backend())
     spec = loaded.declaration.audiences[key]
     settings = ProviderPool(loaded.declaration, os.environ).settings(spec.provider)
     details = create_details(

@@ -125,10 +125,10 @@ class Runs:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_never_duplicates_or_loses(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_url: str | None
 ) -> None:
     rng = random.Random(int(os.environ.get("RECONCILER_KILL_SEED", "20261123")))
-    project = make_six(tmp_path / "project", 12, range(30, 40))
+    project = make_six(tmp_path / "project", 12, range(30, 40), state_url)
     began = time.monotonic()
     fast_providers(monkeypatch)
     with Emulator(port=0, faults=Faults(latency=0.05)) as emulator, emulator_env(emulator):
@@ -139,6 +139,13 @@ def test_sigkill_at_random_points_never_duplicates_or_loses(
             runs.kill_all()
         tokens = list(emulator.tokens.values())
     written = [p.read_bytes().decode("utf-8", "replace") for p in project.state.rglob("*") if p.is_file()]
+    if state_url:  # everything the postgres workspace holds
+        store = project.backend()
+        snapshot = store.snapshot()
+        store.close()
+        stored = [snapshot.document or b"", *(v.document for v in snapshot.history)]
+        stored += snapshot.members.values()
+        written += [data.decode("utf-8", "replace") for data in stored]
     blob = "\n".join([p.read_text(encoding="utf-8", errors="replace") for p in runs.outputs] + written)
     for secret in tokens + project.all_raw_identities():
         assert secret not in blob

@@ -158,3 +158,41 @@ def test_copy_to_the_other_backend_is_exact(
         assert loaded.serial == 5 and [v.serial for v in target.history()][-1] == 4
     finally:
         target.close()
+
+
+def test_postgres_schema_is_versioned_and_a_newer_one_refused(pg_url: str) -> None:
+    import psycopg
+
+    from reconciler.state.pg import SCHEMA_VERSION, PostgresStore
+
+    store = PostgresStore(pg_url, "default")
+    try:
+        store.save(store.load())
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            assert conn.execute("SELECT version FROM reconciler_schema").fetchall() == [(SCHEMA_VERSION,)]
+            conn.execute("INSERT INTO reconciler_schema VALUES (%s)", (SCHEMA_VERSION + 1,))
+    finally:
+        store.close()
+    newer = PostgresStore(pg_url, "default")
+    with pytest.raises(StateError, match="written by a newer reconciler"):
+        newer.load()
+    newer.close()
+
+
+def test_postgres_member_set_is_verified_on_read(pg_url: str) -> None:
+    import psycopg
+
+    from reconciler.state.pg import PostgresStore
+
+    store = PostgresStore(pg_url, "default")
+    try:
+        state = store.load()
+        state.audiences["vip"] = entry("vip")
+        store.save(state, {"vip": members(1, 2)})
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM reconciler_members").fetchone() == (1,)
+            conn.execute("UPDATE reconciler_members SET data = %b", (members(1, 3).to_bytes(),))
+        with pytest.raises(StateError, match="corrupt"):
+            store.members(store.load().audiences["vip"])
+    finally:
+        store.close()

@@ -119,9 +119,11 @@ def open_postgres(settings: StateSettings) -> StateBackend:
     url = os.environ.get(settings.url_env, "").strip()
     if not url:
         where = f" ({settings.origin})" if settings.origin else ""
+        configured = settings.backend == "postgres"
+        what = f"the state backend is postgres{where}, but" if configured else "for postgres,"
         raise StateError(
-            f"the state backend is postgres{where}, but the environment variable {settings.url_env} is not "
-            "set: set it to the libpq URL of the state database, e.g. postgresql://user:password@host/db"
+            f"{what} the environment variable {settings.url_env} is not set: set it to the libpq URL "
+            "of the state database, e.g. postgresql://user:password@host/db"
         )
     pgconn.driver()  # fail early, with the install hint, when psycopg is missing
     return PostgresStore(url, settings.workspace)

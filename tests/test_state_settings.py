@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.commands.common import parse_duration
+from reconciler.app import parse_duration
 from reconciler.errors import ConfigError, UsageError
 from reconciler.state import pgurl
 from reconciler.state.settings import StateSettings, read_settings

@@ -45,6 +45,28 @@ BASE: dict[str, Any] = {'$schema': 'https://json-schema.org/draft/2020-12/schema
                               'type': 'object',
                               'additionalProperties': False,
                               'properties': {}},
+                'state': {'description': 'where the state lives (optional; default: a local directory state/ '
+                                         'next to this file)',
+                          'type': 'object',
+                          'additionalProperties': False,
+                          'properties': {'backend': {'description': 'local (a directory, the default) or '
+                                                                    'postgres (a workspace in a PostgreSQL '
+                                                                    'database)',
+                                                     'enum': ['local', 'postgres']},
+                                         'url_env': {'description': 'postgres: the environment variable '
+                                                                    'holding the libpq URL (default '
+                                                                    'RECONCILER_STATE_URL); the URL never '
+                                                                    'goes in this file',
+                                                     'type': 'string',
+                                                     'pattern': '^[A-Za-z_][A-Za-z0-9_]*$'},
+                                         'workspace': {'description': 'postgres: one state per workspace '
+                                                                      '(default "default")',
+                                                       'type': 'string',
+                                                       'pattern': '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'},
+                                         'path': {'description': 'local: the state directory, relative to '
+                                                                 'this file (default state)',
+                                                  'type': 'string',
+                                                  'minLength': 1}}},
                 'audiences': {'description': 'the audiences to manage, by key; the key is a stable '
                                              'identity and is never sent to a provider',
                               'type': 'object',

@@ -23,10 +23,17 @@ def _pg_support():  # type: ignore[no-untyped-def]
 
 @contextlib.contextmanager
 def database() -> Iterator[tuple[str, str]]:
-    """(URL of an empty database, where it came from); a throwaway cluster unless the env gives one."""
+    """(URL of an empty database, where it came from); a throwaway cluster unless the env gives one.
+
+    The throwaway cluster is made durable like a real server (fsync, synchronous_commit and
+    full_page_writes on, which the tests turn off), so the comparison with the local backend,
+    which fsyncs every write, is fair."""
     given = os.environ.get(URL_ENV)
     if given:
         yield given, f"${URL_ENV}"
         return
     with _pg_support().running_cluster() as cluster:
-        yield cluster.new_database(), "a throwaway cluster (tests/pg_support.py: fsync off)"
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            cluster.sql(f"ALTER SYSTEM SET {setting} = on")
+        cluster.sql("SELECT pg_reload_conf()")
+        yield cluster.new_database(), "a throwaway local cluster, fsync on"

@@ -220,7 +220,8 @@ class PostgresStore:
             raise StateError(self._lost)
         if not state.fingerprint_key and not state.fingerprint_key_check:
             self.fingerprint_key(state)
-        digests = {key: member_set.digest() for key, member_set in sets.items()}
+        blobs = {key: member_set.to_bytes() for key, member_set in sets.items()}
+        digests = {key: hashlib.sha256(blob).hexdigest() for key, blob in blobs.items()}  # = .digest()
         audiences = dict(state.audiences)
         for key, member_set in sets.items():
             audiences[key] = replace(audiences[key], member_digest=digests[key], member_count=len(member_set))
@@ -232,7 +233,7 @@ class PostgresStore:
         def write(conn: Any) -> None:
             with conn.transaction():
                 self._check_lock(conn)
-                self._write(conn, state, sets, digests, (lineage, serial, document, referenced))
+                self._write(conn, state, blobs, digests, (lineage, serial, document, referenced))
 
         self._run("cannot write the state", write)
         state.lineage, state.serial = lineage, serial
@@ -253,7 +254,7 @@ class PostgresStore:
         self,
         conn: Any,
         state: State,
-        sets: dict[str, MemberSet],
+        blobs: dict[str, bytes],
         digests: dict[str, str],
         new: tuple[str, int, bytes, list[str]],
     ) -> None:
@@ -276,11 +277,11 @@ class PostgresStore:
                 (self.workspace, referenced),
             )
         }
-        for key, member_set in sets.items():
+        for key, blob in blobs.items():
             if digests[key] not in present:
                 conn.execute(
                     _INSERT_MEMBERS + " ON CONFLICT DO NOTHING",
-                    (self.workspace, digests[key], len(member_set), member_set.to_bytes()),
+                    (self.workspace, digests[key], len(blob) // 12, blob),
                 )
                 present.add(digests[key])
         missing = sorted(set(referenced) - present)

@@ -43,6 +43,8 @@ def test_lifecycle_on_postgres(project: Project, emulator: Emulator, tmp_path: P
     assert "3 succeeded" in run("apply", str(first), *args).out
     assert not (project.root / "state").exists()  # nothing written locally
     assert run("plan", "--detailed-exitcode", *args).code == 0
+    vip = project.state_doc()["audiences"]["vip"]  # what the next plan reuses round-trips too
+    assert len(vip["normaliser_digest"]) == 64 and vip["rows"] and vip["source_sha256"]
     stale = run("apply", str(first), *args)  # the serial moved since
     assert stale.code == 1 and "made from empty state" in stale.err
 

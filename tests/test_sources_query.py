@@ -290,3 +290,24 @@ def test_unreachable_server() -> None:
     message = str(caught.value)
     assert "cannot connect to the PostgreSQL server in WAREHOUSE_URL: Connection refused" in message
     assert "s3cret" not in message and "%2F" not in message
+
+
+@given(
+    password=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(
+        lambda p: p.strip("*")
+    ),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+    form=st.sampled_from(["raw", "quoted", "url", "unquoted url"]),
+)
+def test_scrubber_leaves_no_password_or_url(password: str, before: str, after: str, form: str) -> None:
+    """Whatever a message quotes of the URL, no password (raw or URL-quoted) and no URL is left."""
+    from urllib.parse import quote, unquote
+
+    from reconciler.sources.query import Scrubber
+
+    url = f"postgresql://user:{quote(password, safe='')}@db.example.com:5432/warehouse"
+    shown = {"raw": password, "quoted": quote(password, safe=""), "url": url, "unquoted url": unquote(url)}
+    text = Scrubber(url, password)(f"{before}{shown[form]}{after}")
+    for secret in (password, quote(password, safe=""), quote(password), url):
+        assert secret not in text

@@ -66,18 +66,23 @@ def query_url(spec: AudienceSpec, env: Mapping[str, str] = os.environ) -> str:
     return url
 
 
-class _Scrubber:
-    """Removes a connection URL and its password (raw and URL-quoted) from text."""
+class Scrubber:
+    """Removes a connection URL and its password (raw and URL-quoted) from text, as '***'.
+
+    Replaces until no secret is left: a '***' next to the text around it can spell a secret
+    again (a password 'a*' in 'aa*'). Each pass removes a character that is not '*', so it ends;
+    a secret of asterisks only cannot be told from the mask and is left alone."""
 
     def __init__(self, url: str, password: str | None) -> None:
         secrets = {url, unquote(url)}
         if password:
             secrets |= {password, quote(password, safe=""), quote(password)}
-        self.secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+        self.secrets = sorted((s for s in secrets if s.strip("*")), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
+        while found := [secret for secret in self.secrets if secret in text]:
+            for secret in found:
+                text = text.replace(secret, "***")
         return text
 
 
@@ -91,7 +96,7 @@ def _import_psycopg(spec: AudienceSpec) -> Any:
     return psycopg
 
 
-def _connect(spec: AudienceSpec, url: str, scrub: _Scrubber) -> psycopg.Connection[Any]:
+def _connect(spec: AudienceSpec, url: str, scrub: Scrubber) -> psycopg.Connection[Any]:
     """A connection for a READ ONLY transaction, every value loaded as text."""
     psycopg = _import_psycopg(spec)
     source = spec.source
@@ -121,7 +126,7 @@ def _connect(spec: AudienceSpec, url: str, scrub: _Scrubber) -> psycopg.Connecti
     return conn
 
 
-def _connect_detail(exc: Exception, source: QuerySpec, scrub: _Scrubber) -> str:
+def _connect_detail(exc: Exception, source: QuerySpec, scrub: Scrubber) -> str:
     """libpq's reason for a failed connection, as one line without the URL or password."""
     text = str(exc).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -134,7 +139,7 @@ def _connect_detail(exc: Exception, source: QuerySpec, scrub: _Scrubber) -> str:
     return f"cannot connect to the PostgreSQL server in {source.url_env}: {scrub(reason)}"
 
 
-def _database_detail(exc: Exception, source: QuerySpec, scrub: _Scrubber) -> str:
+def _database_detail(exc: Exception, source: QuerySpec, scrub: Scrubber) -> str:
     """A database error as one line: its own words only when they cannot hold row values."""
     code = getattr(exc, "sqlstate", None) or ""
     diag = getattr(exc, "diag", None)
@@ -182,7 +187,7 @@ def query_records(
     password: str | None = None
     with suppress(psycopg.Error):
         password = psycopg.conninfo.conninfo_to_dict(url).get("password")
-    scrub = _Scrubber(url, None if password is None else str(password))
+    scrub = Scrubber(url, None if password is None else str(password))
     conn = _connect(spec, url, scrub)
     try:
         try:

@@ -4,6 +4,7 @@ refreshing, and printing a plan rendering. Commands import this module, never ea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -14,8 +15,10 @@ from pathlib import Path
 from reconciler import console
 from reconciler.config.model import Declaration
 from reconciler.errors import UsageError
-from reconciler.planning.drift import RefreshResult, providers_in_use, refresh
-from reconciler.planning.engine import Project
+from reconciler.planning.drift import RefreshResult, fold_drift_into_plan, providers_in_use, refresh
+from reconciler.planning.engine import PlanOptions, Project, make_plan
+from reconciler.planning.guards import apply_guards
+from reconciler.planning.plan import Plan
 from reconciler.planning.records import provider_settings
 from reconciler.providers import make_provider
 from reconciler.providers.base import Endpoint, Provider
@@ -162,3 +165,22 @@ def refresh_project(project: Project) -> RefreshResult:
     variable."""
     with open_providers(project.declaration, providers_in_use(project.state)) as clients:
         return refresh(project.state, clients)
+
+
+def derive_plan(project: Project, options: PlanOptions) -> Plan:
+    """The plan of `project` under `options`: with `options.refresh`, read the providers first and
+    fold what they report into the plan (`project.state` itself is left as loaded). What `plan`
+    shows and saves, and what `apply PLANFILE` re-derives to verify a saved plan."""
+    if not options.refresh:
+        return make_plan(project, options)
+    refreshed = refresh_project(project)
+    plan = make_plan(dataclasses.replace(project, state=refreshed.state), options)
+    fold_drift_into_plan(plan, refreshed)
+    apply_guards(
+        plan.changes,
+        project.declaration.audiences,
+        refreshed.state,
+        allow_shrink=set(options.allow_shrink),
+        allow_destroy=set(options.allow_destroy),
+    )
+    return plan

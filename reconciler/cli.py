@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from reconciler.errors import ReconcilerError
+from reconciler.safetext import printable_lines
 
 # Command name -> module under reconciler.commands, in help order. Only the module of the command
 # being run is imported (the others pull in numpy, httpx, jsonschema...), except for --help.
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except ReconcilerError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
+        sys.stderr.write(f"Error: {printable_lines(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted.\n")

@@ -79,6 +79,7 @@ def test_out_and_show_agree(config: Path, tmp_path: Path, capsys: pytest.Capture
     saved = json.loads(planfile.read_text())
     assert saved["format_version"] == "1" and saved["summary"]["create"] == 3
     _, shown_json, _ = run(capsys, "show", str(planfile), "--format", "json")
+    assert saved.pop("checksum").startswith("hmac-sha256:")
     assert json.loads(shown_json) == saved
     _, shown_text, _ = run(capsys, "show", str(planfile))
     assert shown_text == text_out
@@ -92,7 +93,8 @@ def test_out_and_show_agree(config: Path, tmp_path: Path, capsys: pytest.Capture
         (None, "no such plan file"),
         ("{not json", "invalid JSON"),
         ('{"format_version": "9", "changes": []}', "format_version '9' is not supported"),
-        ('{"format_version": "1", "changes": [{"address": "a"}]}', "malformed plan"),
+        ('{"format_version": "1", "changes": [{"address": "a"}], "checksum": "x"}', "malformed plan"),
+        ('{"format_version": "1", "changes": []}', "no checksum"),
         ("[1, 2]", "not a reconciler plan"),
     ],
 )

@@ -8,7 +8,7 @@ import pytest
 from planhelpers import apply_project, phone, spec, state_after_apply, write_csv, write_project
 
 from reconciler.config.model import AudienceSpec, SourceSpec
-from reconciler.errors import StalePlanError, UsageError
+from reconciler.errors import ReconcilerError, StalePlanError, UsageError
 from reconciler.planning.engine import PlanOptions, check_plan_current, load_project, make_plan
 from reconciler.planning.plan import Action
 
@@ -100,12 +100,20 @@ def test_stale_plan_names_what_moved(config: Path) -> None:
     assert "data/vip.csv" not in message and "data/buyers.csv" not in message
 
 
-def test_stale_plan_when_a_source_is_gone(config: Path) -> None:
-    project, plan = plan_of(config, targets=["vip"])
+def test_a_source_gone_since_the_plan_is_a_clean_error(config: Path) -> None:
+    plan_of(config, targets=["vip"])
     (config.parent / "data/vip.csv").unlink()
-    project.scans.clear()
-    with pytest.raises(StalePlanError, match="gone or unreadable"):
-        check_plan_current(plan, project)
+    with pytest.raises(ReconcilerError, match=r"data/vip\.csv"):
+        load_project(config, config.parent / "state", ["vip"])
+
+
+def test_the_stale_check_opens_no_path_only_the_plan_names(config: Path, tmp_path: Path) -> None:
+    """The re-derivation names an extra source as a difference; the check never reads it."""
+    project, plan = plan_of(config, targets=["vip"])
+    outside = tmp_path / "outside.csv"
+    outside.write_text("secret\n")
+    plan.inputs.sources[str(outside)] = "0" * 64
+    check_plan_current(plan, project)
 
 
 def test_interrupted_apply_warns(config: Path) -> None:

@@ -1,6 +1,7 @@
 """`reconciler apply [PLANFILE]`: make the providers match the declaration, recording it in state.
 
-With PLANFILE, carry out exactly that saved plan (refused when its inputs moved). Without, plan
+With PLANFILE, carry out exactly that saved plan: it is re-derived from its pinned inputs and refused
+when those moved, or when the file says anything else (see planning/verify.py). Without, plan
 now, show it, and ask (or require --auto-approve when not on a terminal). The state lock is held
 for the whole run; intents left by an interrupted run are settled first.
 
@@ -13,21 +14,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from reconciler import console
 from reconciler.app import (
     add_config_flags,
     add_lock_timeout_flag,
     add_rescan_flag,
+    derive_plan,
     lock_timeout,
     open_state,
     print_rendering,
     state_dir,
     state_lock,
 )
-from reconciler.errors import GuardError, StalePlanError, UsageError
+from reconciler.errors import GuardError, PlanError, StalePlanError, UsageError
 from reconciler.executor import (
     DEFAULT_PARALLELISM,
     ApplyReport,
@@ -46,10 +50,14 @@ from reconciler.planning.engine import (
     ensure_scanned,
     load_project,
     make_plan,
+    options_of,
+    plan_checksum_key,
 )
 from reconciler.planning.plan import Action, Plan
 from reconciler.planning.planfile import load_plan
+from reconciler.planning.verify import verify_saved_plan
 from reconciler.providers.base import Endpoint
+from reconciler.safetext import printable
 from reconciler.state.backend import StateBackend
 from reconciler.state.store import StateStore
 
@@ -111,6 +119,7 @@ def _options(args: argparse.Namespace) -> PlanOptions:
         replace=list(dict.fromkeys(args.replace)),
         allow_shrink=list(dict.fromkeys(args.allow_shrink)),
         allow_destroy=list(dict.fromkeys(args.allow_destroy)),
+        rescan=args.rescan,
     )
 
 
@@ -125,6 +134,7 @@ def _check_args(args: argparse.Namespace) -> None:
                 ("--replace", args.replace),
                 ("--allow-shrink", args.allow_shrink),
                 ("--allow-destroy", args.allow_destroy),
+                ("--rescan", args.rescan),
             )
             if value
         ]
@@ -144,12 +154,13 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     timeout = lock_timeout(args)
     if args.sandbox:
-        from reconciler.emulator.sandbox import sandbox
+        from reconciler.emulator.sandbox import sandbox, wipe
 
         with sandbox(state_dir(args)) as box:
             sys.stderr.write(box.describe() + "\n")
             try:
-                return _apply(args, StateStore(box.state_dir), timeout, box.env, box.endpoints)
+                wiped, local = partial(wipe, box.state_dir), StateStore(box.state_dir)
+                return _apply(args, local, timeout, box.env, box.endpoints, prepare=wiped)
             finally:
                 sys.stderr.write(box.farewell() + "\n")
     with open_state(args) as store:
@@ -162,24 +173,32 @@ def _apply(
     timeout: float,
     env: Mapping[str, str] = os.environ,
     endpoints: Mapping[str, Endpoint] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> int:
-    """Plan (or load the saved plan) and carry it out. `env` is the environment the run reads
-    (provider tokens, setting defaults); `endpoints` (the sandbox) seals every provider to one URL."""
-    saved: Plan | None = load_plan(Path(args.planfile)) if args.planfile else None
-    if saved is not None and saved.refused:
-        raise GuardError(_refusal(saved))
-    targets = (saved.inputs.targets if saved is not None else _options(args).targets) or None
+    """Plan (or load, verify and re-derive the saved plan) and carry it out. `env` is the environment
+    the run reads (provider tokens, setting defaults); `endpoints` (the sandbox) seals every provider
+    to one URL; `prepare` runs first under the state lock (the sandbox wipes its state there)."""
+    saved: tuple[Plan, dict[str, Any]] | None = load_plan(Path(args.planfile)) if args.planfile else None
+    targets = (saved[0].inputs.targets if saved is not None else _options(args).targets) or None
     with state_lock(store, "apply", timeout):
-        project = load_project(Path(args.config), store, targets, env, reuse=not args.rescan)
-        if saved is not None:
-            check_plan_current(saved, project)
+        if prepare is not None:
+            prepare()
+        # a saved plan is re-derived as it was made: reading every source when made with --rescan
+        rescan = saved[0].inputs.rescan if saved is not None else args.rescan
+        try:
+            project = load_project(Path(args.config), store, targets, env, reuse=not rescan)
+        except UsageError as exc:
+            if saved is None:
+                raise
+            raise _misfit(args.planfile, exc) from None
+        verified = _verify(args.planfile, saved, project) if saved is not None else None
         with ProviderPool(project.declaration, env, endpoints) as pool:
             journal = Journal(project.store, project.state)
             settled = _settle(journal, pool, project)
             project.state = journal.state
-            plan = saved if saved is not None else make_plan(project, _options(args))
+            plan = verified if verified is not None else make_plan(project, _options(args))
             if saved is not None:
-                _check_still_current(saved, settled)
+                _check_still_current(plan, settled)
             if not plan.has_changes:
                 sys.stdout.write("No changes. The providers match the declaration.\n")
                 return 0
@@ -209,6 +228,26 @@ def _apply(
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 1 if report.failed else 0
+
+
+def _misfit(name: str, exc: UsageError) -> PlanError:
+    return PlanError(f"{name}: the plan file's inputs do not fit this project: {exc}")
+
+
+def _verify(name: str, saved: tuple[Plan, dict[str, Any]], project: Project) -> Plan:
+    """The saved plan as re-derived from its inputs, once verified: refused when its inputs moved,
+    its checksum does not match, or it says anything other than that plan (PlanError); GuardError
+    (exit 3) when the verified plan is refused by a guard. Only the re-derived plan is carried out."""
+    plan, document = saved
+    check_plan_current(plan, project)
+    try:
+        derived = derive_plan(project, options_of(plan.inputs))
+    except UsageError as exc:
+        raise _misfit(name, exc) from None
+    verify_saved_plan(document, name, derived, plan_checksum_key(project))
+    if derived.refused:
+        raise GuardError(_refusal(derived))
+    return derived
 
 
 def _settle(journal: Journal, pool: ProviderPool, project: Project) -> SettleResult:
@@ -267,12 +306,11 @@ def _print_report(report: ApplyReport) -> None:
     width = max((len(o.key) for o in report.outcomes), default=0)
     for outcome in report.outcomes:
         out.print(f"  {marks[outcome.status]}  ", end="")
-        out.print(
-            f"{outcome.key:<{width}}  {outcome.provider:<8}  {outcome.action:<7}  {outcome.message}",
-            markup=False,
-        )
+        message = printable(outcome.message)  # provider answers are data: never sent to the terminal raw
+        line = f"{outcome.key:<{width}}  {outcome.provider:<8}  {outcome.action:<7}  {message}"
+        out.print(line, markup=False)
         for warning in outcome.warnings:
-            out.print(f"      warning: {warning}", markup=False)
+            out.print(f"      warning: {printable(warning)}", markup=False)
     if report.interrupted:
         out.print("Interrupted: running changes were finished and recorded; the rest were not attempted.")
     out.print(report.summary() + (" Every success is recorded in state." if report.outcomes else ""))

@@ -10,10 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from reconciler.app import add_config_flags, add_rescan_flag, open_state, print_rendering
-from reconciler.planning.drift import fold_drift_into_plan
-from reconciler.planning.engine import PlanOptions, load_project, make_plan
-from reconciler.planning.guards import apply_guards
+from reconciler.app import add_config_flags, add_rescan_flag, derive_plan, open_state, print_rendering
+from reconciler.outputs import check_project_output
+from reconciler.planning.engine import PlanOptions, load_project, plan_checksum_key
 from reconciler.planning.plan import Plan
 from reconciler.planning.planfile import save_plan
 from reconciler.render import FORMATS
@@ -49,22 +48,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _make(args: argparse.Namespace, options: PlanOptions, store: StateBackend) -> Plan:
     project = load_project(Path(args.config), store, options.targets or None, reuse=not args.rescan)
-    refreshed = None
-    if args.refresh:
-        from reconciler.app import refresh_project
-
-        refreshed = refresh_project(project)
-        project.state = refreshed.state
-    plan = make_plan(project, options)
-    if refreshed is not None:
-        fold_drift_into_plan(plan, refreshed)
-        apply_guards(
-            plan.changes,
-            project.declaration.audiences,
-            project.state,
-            allow_shrink=set(options.allow_shrink),
-            allow_destroy=set(options.allow_destroy),
-        )
+    if args.out:  # before any work: an output path that is an input is a usage error
+        state_dir = getattr(store, "directory", None)  # a local state directory (none in PostgreSQL)
+        check_project_output("--out", Path(args.out), project.declaration, state_dir)
+    plan = derive_plan(project, options)
+    if args.out:
+        save_plan(plan, Path(args.out), plan_checksum_key(project))
     return plan
 
 
@@ -75,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
         replace=list(dict.fromkeys(args.replace)),
         allow_shrink=list(dict.fromkeys(args.allow_shrink)),
         allow_destroy=list(dict.fromkeys(args.allow_destroy)),
+        refresh=args.refresh,
+        rescan=args.rescan,
     )
     with open_state(args) as store:
         plan = _make(args, options, store)
-    if args.out:
-        save_plan(plan, Path(args.out))
     print_rendering(plan.to_dict(), args.format)
     if plan.refused:
         sys.stderr.write(f"Refused by safety guard: {len(plan.refused)} change(s); see the plan above.\n")

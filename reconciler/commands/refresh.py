@@ -17,6 +17,7 @@ from reconciler.app import (
     state_lock,
 )
 from reconciler.planning.drift import Finding, RefreshResult, providers_in_use, refresh
+from reconciler.safetext import printable
 from reconciler.state.backend import StateBackend
 
 EXIT_DRIFT = 2
@@ -77,8 +78,8 @@ def _render(result: RefreshResult, fmt: str, *, written: bool) -> None:
     if fmt == "json":
         out.file.write(json.dumps(result.to_dict(), indent=2, sort_keys=False) + "\n")
         return
-    for line in render_text(result, written=written):
-        out.print(line, markup=False, highlight=False)
+    for line in render_text(result, written=written):  # names the providers report: escaped
+        out.print(printable(line), markup=False, highlight=False)
 
 
 def _finding_line(item: Finding, width: int) -> str:

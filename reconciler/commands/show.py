@@ -21,6 +21,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Load and print the saved plan."""
-    plan = load_plan(Path(args.planfile))
+    plan, _ = load_plan(Path(args.planfile))
     print_rendering(plan.to_dict(), args.format)
     return 0

@@ -26,6 +26,7 @@ from reconciler.app import (
     state_lock,
 )
 from reconciler.errors import StateError, UsageError
+from reconciler.safetext import printable
 from reconciler.state.backend import StateBackend
 from reconciler.state.data import parse_document
 from reconciler.state.settings import local_directory, open_postgres, read_settings
@@ -234,7 +235,7 @@ def _intents_warning(count: int) -> str:
 
 
 def _print(lines: Sequence[str]) -> None:
-    sys.stdout.write("".join(f"{line}\n" for line in lines))
+    sys.stdout.write("".join(f"{printable(line)}\n" for line in lines))  # names from a file: escaped
 
 
 def _print_json(document: object) -> None:

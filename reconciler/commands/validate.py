@@ -21,13 +21,15 @@ from typing import Any
 from rich.text import Text
 
 from reconciler import console
-from reconciler.app import add_config_flags
+from reconciler.app import add_config_flags, state_dir
 from reconciler.config.checks import source_error_detail
 from reconciler.config.load import load_declaration
 from reconciler.config.model import AudienceSpec, Declaration, SourceSpec
 from reconciler.errors import ConfigError, Problem, SourceError
+from reconciler.outputs import check_project_output
 from reconciler.planning.limits import Upload, limit_problems, measure_upload
 from reconciler.providers import registry
+from reconciler.safetext import printable
 from reconciler.sources import SourceScan, scan_source
 from reconciler.sources.gitcheck import tracked_sources
 
@@ -85,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             _print_json(config, None, [], exc.problems)
         raise
+    if args.rejects:
+        check_project_output("--rejects", Path(args.rejects), declaration, state_dir(args))
     key = os.urandom(32)  # throwaway: validate keeps no fingerprints
     reports: list[AudienceReport] = []
     scans: list[SourceScan] = []
@@ -233,10 +237,10 @@ def _plural(count: int, word: str) -> str:
 def audience_lines(report: AudienceReport) -> list[Text]:
     """The text report of one audience (no raw member data: counts and masked samples only)."""
     title = registry.title(report.provider)
-    lines = [Text.assemble((report.key, "bold"), f"  {title}  \"{report.name}\"")]
+    lines = [Text.assemble((report.key, "bold"), f"  {title}  \"{printable(report.name)}\"")]
 
     def row(label: str, value: str) -> None:
-        lines.append(Text(f"  {label:<11}{value}"))
+        lines.append(Text(f"  {label:<11}{printable(value)}"))
 
     row("source", f"{report.source}  sha256 {report.source_sha256 or '-'}")
     if report.source_sha256 is None:

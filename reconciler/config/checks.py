@@ -18,11 +18,13 @@ import phonenumbers
 
 from reconciler.config.compose import AUDIENCE_OPTIONS
 from reconciler.config.model import MAPPABLE_FIELDS, SourceSpec
+from reconciler.config.urls import base_url_problem
 from reconciler.config.yamlload import PathKey, YamlDocument
 from reconciler.errors import Problem, SourceError
 from reconciler.masking import mask_value
 from reconciler.providers import registry
 from reconciler.providers.base import Identity, Provider
+from reconciler.safetext import has_unsafe, printable
 from reconciler.sources import read_headers
 
 TEXT_EXTENSIONS = (".csv", ".txt", ".tsv")
@@ -103,7 +105,24 @@ class _Checker:
             cls = registry.find(provider)
             if cls is not None:
                 self.required_settings(cls, keys)
+        self.base_urls(set(users))
         return self.problems
+
+    def base_urls(self, used: set[str]) -> None:
+        """Each provider's base URL parses: `providers.X.base_url` here, else (for providers in use)
+        its *_BASE_URL variable, which the problem names."""
+        for provider, cls in sorted(registry.providers().items()):
+            path: PathKey = ("providers", provider, "base_url")
+            configured = self.get(path, str)
+            if configured is not None and configured.strip():
+                problem = base_url_problem(configured.strip())
+                if problem:
+                    self.report(path, f"base_url {problem}")
+                continue
+            value = (self.env.get(cls.base_url_env) or "").strip()
+            problem = base_url_problem(value) if value and provider in used else None
+            if problem:
+                self.problems.append(Problem("environment", 0, 0, f"{cls.base_url_env} {problem}"))
 
     def required_settings(self, cls: type[Provider], keys: list[str]) -> None:
         """Report each required setting of `cls` that neither the file nor the environment sets."""
@@ -132,6 +151,13 @@ class _Checker:
             self.provider_rules(base, provider, columns)
             users.setdefault(provider, []).append(key)
             name = self.get((*base, "name"), str)
+            if name is not None and (not name.strip() or has_unsafe(name)):
+                # what the schema's pattern misses: a final newline (Python's `$` matches before it)
+                # and invisible formatting characters (bidi overrides, zero-width spaces)
+                shown = printable(repr(name), 80)
+                self.report((*base, "name"), f"'audiences.{key}.name' {shown} is not valid: use a display "
+                            "name that is not only spaces and holds no control or invisible characters")
+                name = None
             if name is not None:
                 first = names.setdefault((provider, name), key)
                 if first != key:

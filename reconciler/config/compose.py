@@ -29,6 +29,10 @@ FIELD_DESCRIPTIONS: dict[str, str] = {
     "identifier": "header of the member identifier column",
 }
 IDENTITY_PHRASES = {Identity.PHONE: "phone", Identity.PHONE_OR_EMAIL: "phone or email"}
+# A display name: not only spaces, no C0/C1 control character (the checks also refuse a final
+# newline, which Python's `$` lets through, and invisible formatting characters).
+_CONTROLS = "\\u0000-\\u001f\\u007f-\\u009f"
+NAME_PATTERN = f"^[^{_CONTROLS}]*[^\\s{_CONTROLS}][^{_CONTROLS}]*$"
 
 BASE: dict[str, Any] = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
  '$id': 'https://reconciler.invalid/schema/audiences.schema.json',
@@ -117,10 +121,12 @@ BASE: dict[str, Any] = {'$schema': 'https://json-schema.org/draft/2020-12/schema
                         'additionalProperties': False,
                         'required': ['provider', 'name', 'source', 'columns'],
                         'properties': {'name': {'description': "the audience's display name at the "
-                                                               'provider',
+                                                               'provider: 1-255 characters, not only '
+                                                               'spaces, no control characters',
                                                 'type': 'string',
                                                 'minLength': 1,
-                                                'maxLength': 255},
+                                                'maxLength': 255,
+                                                'pattern': NAME_PATTERN},
                                        'source': {'description': 'where the members come from: a CSV '
                                                                  '(.csv, .txt, .tsv) or Excel (.xlsx) file '
                                                                  'relative to the config file, or a '

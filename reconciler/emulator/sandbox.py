@@ -8,7 +8,9 @@ the emulator's defaults for settings read from the environment (e.g. an account 
 environment is not changed. The emulator holds its audiences in memory, so every sandbox run
 starts from nothing: its state lives
 apart from the real state, in `<state>/.sandbox/` (git-ignored), and is wiped at the start of each
-run so that it always matches the fresh emulator. It is left in place afterwards for inspection.
+run so that it always matches the fresh emulator - under the state lock of that directory, so a
+second sandbox run there is refused instead of wiping the first one's state. It is left in place
+afterwards for inspection.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from reconciler.errors import StateError
 from reconciler.providers import registry
 from reconciler.providers.base import Endpoint
+from reconciler.state.lock import LOCK_NAME
 
 SANDBOX_DIR = ".sandbox"
 
@@ -79,15 +82,27 @@ def sandbox_state_dir(state_dir: Path) -> Path:
     return state_dir / SANDBOX_DIR
 
 
-def _wipe(directory: Path) -> None:
+def _check_directory(directory: Path) -> None:
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise StateError(f"{directory}: expected the sandbox state directory, found a file or a symlink")
+
+
+def wipe(directory: Path) -> None:
+    """Empty the sandbox state directory, all but its state lock: call it holding that lock, so a
+    second sandbox run in the same directory wipes nothing (it is refused by the lock)."""
     try:
-        if directory.is_symlink() or directory.is_file():
-            raise StateError(f"{directory}: expected the sandbox state directory, found a file")
-        if directory.exists():
-            shutil.rmtree(directory)
-        directory.mkdir(parents=True)
+        _check_directory(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for entry in directory.iterdir():
+            if entry.name == LOCK_NAME or entry.name.startswith(".lock-"):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     except OSError as exc:
-        raise StateError(f"{directory}: cannot prepare the sandbox state: {exc.strerror}") from None
+        where = exc.filename or directory
+        raise StateError(f"{where}: cannot prepare the sandbox state: {exc.strerror}") from None
 
 
 @contextmanager
@@ -96,7 +111,7 @@ def sandbox(state_dir: Path) -> Iterator[Sandbox]:
     from reconciler.emulator import Emulator
 
     directory = sandbox_state_dir(state_dir)
-    _wipe(directory)
+    _check_directory(directory)  # wiped by the run, under its state lock (`wipe`)
     hidden = set(provider_variables())
     with Emulator(port=0) as emulator:
         env = {k: v for k, v in os.environ.items() if k not in hidden}

@@ -6,6 +6,8 @@ Public API (commands and the executor rely on these names):
   make_plan(project, options) -> Plan   (pure: the environment was read by load_project)
   ensure_scanned(project, keys) -> None  (scan the sources of audiences planned from state)
   check_plan_current(plan, project) -> None  (raises StalePlanError when inputs moved)
+  options_of(inputs) -> PlanOptions  (the options a saved plan was made with)
+  plan_checksum_key(project) -> bytes  (signs and checks saved plans)
 
 With `reuse`, audiences whose source, settings and normaliser identity are as state recorded at
 their last apply are not parsed (see planning/reuse.py): they plan as no-ops from state.
@@ -13,7 +15,6 @@ their last apply are not parsed (see planning/reuse.py): they plan as no-ops fro
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 from collections.abc import Collection, Iterable, Mapping
@@ -29,10 +30,11 @@ from reconciler.planning.guards import apply_guards
 from reconciler.planning.limits import check_limits
 from reconciler.planning.plan import Inputs, Plan
 from reconciler.planning.reuse import Reuse, Unchanged, find_unchanged, still_unchanged
+from reconciler.safetext import printable
 from reconciler.sources.members import SourceScan
 from reconciler.sources.scan import scan_source
 from reconciler.state.backend import StateBackend
-from reconciler.state.store import State, StateStore
+from reconciler.state.store import FINGERPRINT_KEY_ENV, State, StateStore
 
 
 @dataclass
@@ -41,6 +43,20 @@ class PlanOptions:
     replace: list[str] = field(default_factory=list)
     allow_shrink: list[str] = field(default_factory=list)
     allow_destroy: list[str] = field(default_factory=list)
+    refresh: bool = False  # recorded in the plan; the caller reads the providers (plan --refresh)
+    rescan: bool = False  # recorded in the plan; the caller loads the project with reuse=not rescan
+
+
+def options_of(inputs: Inputs) -> PlanOptions:
+    """The options a plan with these recorded inputs was made with (to re-derive a saved plan)."""
+    return PlanOptions(
+        targets=list(inputs.targets),
+        replace=list(inputs.replace),
+        allow_shrink=list(inputs.allow_shrink),
+        allow_destroy=list(inputs.allow_destroy),
+        refresh=inputs.refresh,
+        rescan=inputs.rescan,
+    )
 
 
 @dataclass
@@ -52,12 +68,21 @@ class Project:
     scans: dict[str, SourceScan] = field(default_factory=dict)  # audience key -> scan
     config_display: str = ""  # the config path as the user gave it (recorded in plans)
     unchanged: dict[str, Unchanged] = field(default_factory=dict)  # key -> planned from state, not parsed
+    ephemeral_key: bool = False  # `key` is a random one made for this run (no key in state or env)
+
+
+def plan_checksum_key(project: Project) -> bytes:
+    """The key that signs and checks saved plans, derived from the fingerprint key (a public one
+    when the key is ephemeral: a plan from empty state is then applied against another random key)."""
+    from reconciler.planning.planfile import checksum_key
+
+    return checksum_key(None if project.ephemeral_key else project.key)
 
 
 def _check_keys(flag: str, keys: Iterable[str], known: Collection[str]) -> None:
     unknown = sorted(set(keys) - set(known))
     if unknown:
-        listed = ", ".join(unknown)
+        listed = ", ".join(printable(k, 100) for k in unknown)
         raise UsageError(f"{flag} names no audience in the declaration or the state: {listed}")
 
 
@@ -133,6 +158,7 @@ def load_project(
     store = StateStore(backend) if isinstance(backend, Path) else backend
     state = store.load()
     _check_keys("--target", targets or (), set(declaration.audiences) | set(state.audiences))
+    ephemeral = not os.environ.get(FINGERPRINT_KEY_ENV) and not state.fingerprint_key
     key = store.fingerprint_key(state)
     wanted = set(targets) if targets else set(declaration.audiences)
     specs = [spec for k, spec in sorted(declaration.audiences.items()) if k in wanted]
@@ -144,7 +170,8 @@ def load_project(
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
         raise ConfigError(f"{config}: provider limits exceeded ({count})", problems=problems)
     return Project(
-        declaration, store, state, key, scans, config_display=str(config), unchanged=found.unchanged
+        declaration, store, state, key, scans, config_display=str(config), unchanged=found.unchanged,
+        ephemeral_key=ephemeral,
     )
 
 
@@ -228,21 +255,14 @@ def make_plan(project: Project, options: PlanOptions, *, now: datetime | None = 
         state_serial=project.state.serial,
         targets=sorted(options.targets),
         replace=sorted(options.replace),
+        allow_shrink=sorted(options.allow_shrink),
+        allow_destroy=sorted(options.allow_destroy),
+        refresh=options.refresh,
+        rescan=options.rescan,
     )
     created = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
     return Plan(changes=changes, inputs=inputs, created_at=created, tool_version=__version__,
                 warnings=warnings)
-
-
-def _file_sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 def _state_moved(plan: Plan, state: State) -> str | None:
@@ -297,11 +317,9 @@ def check_plan_current(plan: Plan, project: Project) -> None:
     scanned |= {u.spec.source.display: u.sha256 for u in project.unchanged.values()}
     for source, sha in sorted(plan.inputs.sources.items()):
         current = scanned.get(source)
-        if current is None:
-            current = _file_sha256(project.declaration.base_dir / source)
-        if current is None:
-            problems.append(Problem(source, 0, 0, "the source file is gone or unreadable"))
-        elif current != sha:
+        # A source no audience reads now is never opened: with the declaration unchanged, the
+        # re-derivation of the plan (planning/verify.py) names it as a difference of the file.
+        if current is not None and current != sha:
             problems.append(Problem(source, 0, 0, "the source file changed since the plan was made"))
     if problems:
         raise StalePlanError(

@@ -145,7 +145,8 @@ def _rows_dict(rows: RowStats) -> dict[str, Any]:
 
 @dataclass
 class Inputs:
-    """What the plan was made from; apply refuses a plan whose inputs moved."""
+    """What the plan was made from: apply refuses a plan whose inputs moved, and re-derives the plan
+    from them (the flags included) to refuse a file that says anything else."""
 
     config: str  # path as given
     config_sha256: str
@@ -155,6 +156,10 @@ class Inputs:
     state_serial: int = 0
     targets: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
+    allow_shrink: list[str] = field(default_factory=list)
+    allow_destroy: list[str] = field(default_factory=list)
+    refresh: bool = False  # made with `plan --refresh`: apply reads the providers again to re-derive it
+    rescan: bool = False  # made with `plan --rescan`: apply re-derives it reading every source
 
 
 @dataclass

@@ -6,13 +6,15 @@ The variable names and the public base URL are declared by each provider class (
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 
 from reconciler import __version__
-from reconciler.errors import AuthError
+from reconciler.config.urls import base_url_problem
+from reconciler.errors import AuthError, ConfigError
 
 USER_AGENT = f"reconciler/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
@@ -49,7 +51,17 @@ def resolve_token(provider: str, env: Mapping[str, str]) -> str:
         raise AuthError(
             f"{spec.token_var} is not set; export your {spec.display} API token in it", provider=provider
         )
+    if not _HEADER_SAFE.fullmatch(token):  # never echoed: say what is wrong, not what it holds
+        raise AuthError(
+            f"{spec.token_var} holds a character that cannot be sent in an HTTP header (a line break, "
+            "another control character or a non-ASCII character); set it to the token alone",
+            provider=provider,
+        )
     return token
+
+
+# What a bearer token may hold: visible ASCII and inner spaces (HTTP field-value without obs-text).
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
 
 
 def resolve_base_url(provider: str, settings: Mapping[str, object], env: Mapping[str, str]) -> str:
@@ -57,5 +69,12 @@ def resolve_base_url(provider: str, settings: Mapping[str, object], env: Mapping
     spec = provider_env(provider)
     configured = settings.get("base_url")
     if isinstance(configured, str) and configured.strip():
-        return configured.strip()
-    return (env.get(spec.base_url_var) or "").strip() or spec.default_base_url
+        url, origin = configured.strip(), f"providers.{provider}.base_url"
+    else:
+        url, origin = (env.get(spec.base_url_var) or "").strip(), spec.base_url_var
+        if not url:
+            return spec.default_base_url
+    problem = base_url_problem(url)
+    if problem:
+        raise ConfigError(f"{origin} {problem}")
+    return url

@@ -21,6 +21,7 @@ from reconciler.render.format import (
     unchanged_with_warnings,
     value_text,
 )
+from reconciler.safetext import printable_data
 
 LIMIT = 65_000
 _NOTE_RESERVE = 400  # room kept for each trimming note
@@ -95,6 +96,7 @@ def _fit(items: list[str], budget: int, note: str) -> list[str]:
 
 def render_markdown(doc: Doc, limit: int = LIMIT) -> str:
     """The plan document as markdown of at most `limit` characters."""
+    doc = printable_data(doc)  # names, warnings, samples come from files and providers
     items = changing(doc)
     head = [f"### reconciler plan: {_code(doc['inputs']['config'])} ({_esc(state_text(doc))})", "",
             f"**{_esc(summary_line(doc))}**"]

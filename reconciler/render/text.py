@@ -21,6 +21,7 @@ from reconciler.render.format import (
     unchanged_count,
     value_text,
 )
+from reconciler.safetext import printable_data
 
 STYLES: dict[str, str] = {
     "create": "green",
@@ -96,6 +97,7 @@ def _refusals_block(out: Text, doc: Doc) -> None:
 
 def render_text(doc: Doc) -> Text:
     """The plan document as styled terminal text ending with the `Plan: ...` summary line."""
+    doc = printable_data(doc)  # names, warnings, samples come from files and providers
     out = Text()
     total = len(doc["changes"])
     noun = "audience" if total == 1 else "audiences"

@@ -22,6 +22,7 @@ import getpass
 import json
 import os
 import socket
+import stat
 import sys
 import uuid
 from dataclasses import dataclass, replace
@@ -79,6 +80,24 @@ class HeldLock:
     info: LockInfo
     path: Path
     fd: int
+
+
+def _cause(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _check_regular(fd: int, path: Path) -> None:
+    """StateError when `path` (open as `fd`) is not a regular file, e.g. a directory made by hand."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise StateError(
+            f"{path} is not a lock file (it is a directory or another special file); "
+            "reconciler keeps its state lock there: remove it"
+        )
 
 
 def _who() -> str:
@@ -149,6 +168,7 @@ def _take_over_if_abandoned(directory: Path, lock_path: Path, pending: Path) -> 
     except FileNotFoundError:  # released meanwhile: try to publish again
         return None
     try:
+        _check_regular(fd, lock_path)
         if not _try_os_lock(fd):
             raise LockError(_holder_message(directory, _read_info(fd)))
         if not _same_file(fd, lock_path):  # replaced or released meanwhile
@@ -177,21 +197,23 @@ def acquire(directory: Path, operation: str) -> HeldLock:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(pending, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise StateError(f"the state directory {directory} is not a directory") from exc
     except OSError as exc:
-        raise StateError(f"cannot create the lock in {directory}: {exc.strerror}") from exc
+        raise StateError(f"cannot create the state lock in {directory}: {_cause(exc)}") from exc
     try:
         if not _try_os_lock(fd):  # pragma: no cover - a fresh private file
             raise LockError(f"cannot lock {pending}")
         record = {"id": info.id, "who": info.who, "when": info.when, "operation": info.operation}
-        with os.fdopen(os.dup(fd), "w", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        _write_all(fd, (json.dumps(record) + "\n").encode("utf-8"))
+        os.fsync(fd)
         held = _publish(directory, lock_path, pending, info)
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
         with contextlib.suppress(OSError):
             pending.unlink()
+        if isinstance(exc, OSError):  # a full disk, a read-only or vanished directory...
+            raise StateError(f"cannot take the state lock {lock_path}: {_cause(exc)}") from exc
         raise
     with contextlib.suppress(OSError):
         pending.unlink()  # gone already when published by os.replace
@@ -207,7 +229,7 @@ def _publish(directory: Path, lock_path: Path, pending: Path, info: LockInfo) ->
         except FileExistsError:
             pass
         except OSError as exc:
-            raise StateError(f"cannot create the lock {lock_path}: {exc.strerror}") from exc
+            raise StateError(f"cannot create the state lock {lock_path}: {_cause(exc)}") from exc
         previous = _take_over_if_abandoned(directory, lock_path, pending)
         if previous is not None:
             return replace(info, taken_over=previous)
@@ -232,8 +254,9 @@ def status(directory: Path) -> LockStatus | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StateError(f"cannot read the lock {directory / LOCK_NAME}: {exc.strerror}") from exc
+        raise StateError(f"cannot read the lock {directory / LOCK_NAME}: {_cause(exc)}") from exc
     try:
+        _check_regular(fd, directory / LOCK_NAME)
         info = _read_info(fd)
         live = not _try_os_lock(fd)
         return LockStatus(info=info, live=live)
@@ -251,8 +274,9 @@ def force_unlock(directory: Path, lock_id: str) -> LockStatus:
     except FileNotFoundError:
         raise LockError(f"state directory {directory} is not locked; nothing to unlock") from None
     except OSError as exc:
-        raise StateError(f"cannot read the lock {lock_path}: {exc.strerror}") from exc
+        raise StateError(f"cannot read the lock {lock_path}: {_cause(exc)}") from exc
     try:
+        _check_regular(fd, lock_path)
         info = _read_info(fd)
         if info is None:
             raise LockError(

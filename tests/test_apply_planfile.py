@@ -238,3 +238,17 @@ def test_a_plan_made_with_refresh_is_re_derived_by_reading_the_providers(
     reads = [r for r in emulator.request_log if r.method == "GET" and r.provider != "whop-upload"]
     assert reads, "the re-derivation reads the providers as plan --refresh did"
     assert project.state_doc()["audiences"]["buyers"]["name"] == "Whop buyers renamed"
+
+
+def test_a_plan_made_with_rescan_is_re_derived_reading_every_source(
+    project: Project, emulator: Emulator, tmp_path: Path
+) -> None:
+    """Unchanged sources are planned from state unless --rescan: the saved plan says which."""
+    planfile, _ = _applied_then_planned(project, tmp_path)
+    assert cli("plan", "--rescan", "--out", str(planfile), *project.args()).code == 0
+    doc = json.loads(planfile.read_text(encoding="utf-8"))
+    assert doc["inputs"]["rescan"] is True
+    result = cli("apply", str(planfile), *project.args())
+    assert result.code == 0, result.out + result.err
+    refused = cli("apply", str(planfile), "--rescan", *project.args())
+    assert refused.code == 1 and "--rescan shape a plan" in refused.err

@@ -225,7 +225,8 @@ _CHANGE = _object({
     "rows": _optional(_object({
         "read": _count, "valid": _count, "invalid": _count, "invalid_by_reason": _map_of(_count),
         "duplicates": _count, "conflicting_duplicates": _count, "samples": _TEXTS,
-    })),
+        "note": _text,  # only for a source planned from state
+    }, optional=frozenset({"note"}))),
     "warnings": _TEXTS,
     "provider_id": _optional(_text),
     "source": _optional(_text),

@@ -187,7 +187,7 @@ def test_unchanged_sources_are_hashed_never_parsed(
 
     monkeypatch.setitem(engine.find_unchanged.__globals__, "file_facts", counting_facts)
     doc = plan_json(config)
-    assert reads.scanned == Counter()
+    assert reads.scanned == Counter() and reads.opened == Counter()  # not even for its header row
     assert hashed == Counter({"vip.csv": 1, "callers.csv": 1, "buyers.csv": 1})
     assert doc["summary"]["no-op"] == 3
     vip = by_key(doc)["vip"]
@@ -309,3 +309,28 @@ def test_saved_plan_pins_unchanged_sources(config: Path, tmp_path: Path) -> None
     result = cli("apply", str(planfile), "-c", str(config))
     assert result.code == 1
     assert "data/buyers.csv: the source file changed since the plan was made" in result.err
+
+
+def test_header_rows_are_checked_only_where_sources_are_parsed(config: Path, reads: Reads) -> None:
+    apply_project(config)
+    path = config.parent / "data/callers.csv"
+    path.write_text(path.read_text() + "+12125550999\n")
+    reads.opened.clear()
+    plan_json(config)
+    assert set(reads.opened) == {"callers.csv"}
+    reads.opened.clear()
+    result = cli("validate", "-c", str(config))  # validate still reads everything
+    assert result.code == 0, result.out + result.err
+    assert set(reads.opened) == {"vip.csv", "callers.csv", "buyers.csv"}
+
+
+def test_a_missing_header_is_reported_as_before(config: Path) -> None:
+    apply_project(config)
+    config.write_text(config.read_text().replace("columns: {phone: Phone}", "columns: {phone: Fone}"))
+    planned = cli("plan", "-c", str(config))
+    assert planned.code == 1
+    assert "column 'Fone' is not a header in data/callers.csv (did you mean 'Phone'?)" in planned.err
+    assert planned.err == cli("plan", "-c", str(config), "--rescan").err
+    config.write_text(config.read_text().replace("version: 1", "version: 2"))
+    whole = cli("plan", "-c", str(config)).err  # another problem: the whole file is reported
+    assert "2 problems" in whole and "Fone" in whole and "version" in whole

@@ -333,3 +333,18 @@ def test_without_psycopg_the_message_says_what_to_install(
     monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg raises ImportError
     text = _error(tmp_path, "validate", warehouse)
     assert "pip install 'reconciler[postgres]'" in text and "audience 'commbox-query'" in text
+def test_query_sources_are_read_on_every_plan(warehouse: str, tmp_path: Path, emulator: Emulator) -> None:
+    write_project(tmp_path)
+    assert cli("apply", "--auto-approve", *args(tmp_path)).code == 0
+    import psycopg
+
+    with psycopg.connect(warehouse, autocommit=True) as conn:
+        conn.execute("UPDATE customers SET first_name = 'Changed' WHERE id = 3")
+    result = cli("plan", "--format", "json", *args(tmp_path))
+    assert result.code == 0, result.err
+    changes = {c["address"]: c for c in json.loads(result.out)["changes"]}
+    for provider in COLUMNS:  # the file twins are planned from state; the queries ran again
+        assert changes[f"{provider}-csv"]["rows"]["note"] == "source unchanged since the last apply"
+        query = changes[f"{provider}-query"]
+        assert "note" not in query["rows"] and query["action"] != "no-op"
+        assert query["members"]["changed"] == 1

@@ -58,6 +58,7 @@ from reconciler.planning.planfile import load_plan
 from reconciler.planning.verify import verify_saved_plan
 from reconciler.providers.base import Endpoint
 from reconciler.safetext import printable
+from reconciler.scanprogress import ScanProgress
 from reconciler.state.backend import StateBackend
 from reconciler.state.store import StateStore
 
@@ -186,7 +187,10 @@ def _apply(
         # a saved plan is re-derived as it was made: reading every source when made with --rescan
         rescan = saved[0].inputs.rescan if saved is not None else args.rescan
         try:
-            project = load_project(Path(args.config), store, targets, env, reuse=not rescan)
+            with ScanProgress(console.stderr()) as progress:
+                project = load_project(
+                    Path(args.config), store, targets, env, reuse=not rescan, progress=progress
+                )
         except UsageError as exc:
             if saved is None:
                 raise
@@ -211,7 +215,9 @@ def _apply(
                     raise GuardError(_refusal(plan))
                 _confirm(args.auto_approve)
             # audiences planned from state are no-ops; a change needs the members of its source
-            ensure_scanned(project, [c.address for c in plan.changes if c.action is not Action.NOOP])
+            with ScanProgress(console.stderr()) as progress:
+                changing = [c.address for c in plan.changes if c.action is not Action.NOOP]
+                ensure_scanned(project, changing, progress)
             with ConsoleReporter(console.stderr()) as reporter:
                 report = execute(
                     plan,

@@ -10,12 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from reconciler import console
 from reconciler.app import add_config_flags, add_rescan_flag, derive_plan, open_state, print_rendering
 from reconciler.outputs import check_project_output
 from reconciler.planning.engine import PlanOptions, load_project, plan_checksum_key
 from reconciler.planning.plan import Plan
 from reconciler.planning.planfile import save_plan
 from reconciler.render import FORMATS
+from reconciler.scanprogress import ScanProgress
 from reconciler.state.backend import StateBackend
 
 EXIT_CHANGES = 2
@@ -47,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _make(args: argparse.Namespace, options: PlanOptions, store: StateBackend) -> Plan:
-    project = load_project(Path(args.config), store, options.targets or None, reuse=not args.rescan)
+    with ScanProgress(console.stderr()) as progress:
+        targets = options.targets or None
+        project = load_project(Path(args.config), store, targets, reuse=not args.rescan, progress=progress)
     if args.out:  # before any work: an output path that is an input is a usage error
         state_dir = getattr(store, "directory", None)  # a local state directory (none in PostgreSQL)
         check_project_output("--out", Path(args.out), project.declaration, state_dir)

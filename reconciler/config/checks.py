@@ -1,15 +1,19 @@
 """Checks of a declaration that JSON Schema cannot express: provider rules, regions, source files.
 
 `semantic_problems` looks only at nodes that passed the schema (so nothing is reported twice) and
-returns every problem it finds, each located at the key or value the user should change.
+returns every problem it finds, each located at the key or value the user should change. Reading
+each source's header row is the one check that opens the sources: `semantic_problems(...,
+headers=False)` leaves it out, and `HeaderCheck.problems(keys)` runs it later for the audiences
+whose sources are about to be read anyway.
 """
 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +51,29 @@ def _owners(attribute: str, item: str) -> str:
     return " and ".join(titles) if len(titles) < 3 else ", ".join(titles)
 
 
+class SourcePaths:
+    """Source paths resolved as `Path.resolve()` would, each directory resolved once: a source's
+    path is its resolved directory joined with its name unless the name is a symbolic link."""
+
+    def __init__(self) -> None:
+        self._dirs: dict[Path, Path] = {}
+        self._paths: dict[tuple[Path, str], Path] = {}
+
+    def resolve(self, base_dir: Path, written: str) -> Path:
+        found = self._paths.get((base_dir, written))
+        if found is None:
+            joined = base_dir / written
+            name = joined.name
+            directory = self._dirs.get(joined.parent)
+            if directory is None:
+                directory = self._dirs[joined.parent] = joined.parent.resolve()
+            found = directory / name
+            if name in ("", ".", "..") or found.is_symlink():
+                found = joined.resolve()
+            self._paths[(base_dir, written)] = found
+        return found
+
+
 def source_spec(audience: Mapping[str, Any], base_dir: Path, resolved: Path | None = None) -> SourceSpec:
     """The SourceSpec of a schema-valid audience mapping (`resolved`: its path, if known)."""
     written = str(audience["source"])
@@ -67,6 +94,8 @@ class _Checker:
     base_dir: Path
     env: Mapping[str, str]
     bad: set[PathKey]  # nodes the schema already reported
+    paths: SourcePaths = dataclasses.field(default_factory=SourcePaths)
+    headers: bool = True  # read each source's header row to check the mapped columns
 
     def __post_init__(self) -> None:
         self.problems: list[Problem] = []
@@ -231,14 +260,14 @@ class _Checker:
                 kind = "Excel (.xlsx)" if option == "sheet" else "CSV/text"
                 self.report((*base, option), f"'{option}' applies only to {kind} sources; remove it",
                             at_key=True)
-        path = (self.base_dir / written).resolve()
+        path = self.paths.resolve(self.base_dir, written)
         if not path.is_file():
             state = "is a directory" if path.is_dir() else "does not exist"
             self.report(where, f"source '{written}' {state} (looked for {path}); fix the path, "
                         "which is relative to the config file")
             return
         options = ("delimiter", "encoding", "sheet")
-        if not encoding_ok or any((*base, option) in self.bad for option in options):
+        if not self.headers or not encoding_ok or any((*base, option) in self.bad for option in options):
             return
         audience = self.get(base, dict) or {}
         try:
@@ -268,10 +297,41 @@ def source_error_detail(exc: SourceError) -> str:
 
 
 def semantic_problems(
-    doc: YamlDocument, file: str, base_dir: Path, env: Mapping[str, str], bad: set[PathKey]
+    doc: YamlDocument,
+    file: str,
+    base_dir: Path,
+    env: Mapping[str, str],
+    bad: set[PathKey],
+    *,
+    paths: SourcePaths | None = None,
+    headers: bool = True,
 ) -> list[Problem]:
-    """Every non-schema problem of `doc`; `bad` holds the paths the schema already reported."""
-    return _Checker(doc, file, base_dir, env, bad).run()
+    """Every non-schema problem of `doc`; `bad` holds the paths the schema already reported.
+    Without `headers`, sources are not opened (see `HeaderCheck`)."""
+    return _Checker(doc, file, base_dir, env, bad, paths or SourcePaths(), headers).run()
+
+
+@dataclass(frozen=True)
+class HeaderCheck:
+    """The header-row check of a declaration loaded without it, for later: `problems(keys)`
+    reads the sources of those audiences and reports mapped columns their headers lack."""
+
+    doc: YamlDocument
+    file: str
+    base_dir: Path
+    paths: SourcePaths
+
+    def problems(self, keys: Collection[str]) -> list[Problem]:
+        checker = _Checker(self.doc, self.file, self.base_dir, {}, set(), self.paths, headers=True)
+        for key in sorted(keys):
+            base: PathKey = ("audiences", key)
+            encoding = checker.get((*base, "encoding"), str)
+            checker.source_rules(
+                base,
+                checker.get((*base, "columns"), dict),
+                encoding_ok=encoding is None or _known_encoding(encoding),
+            )
+        return checker.problems
 
 
 def _region_message(region: str) -> str:

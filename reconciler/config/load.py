@@ -1,18 +1,20 @@
 """audiences.yaml -> `Declaration`: YAML with line numbers, JSON Schema, semantic checks, dataclasses.
 
 `load_declaration` reports every problem of the file at once, each naming file:line:col, as one
-`ConfigError`; it never lets another exception escape for a bad file.
+`ConfigError`; it never lets another exception escape for a bad file. With `headers=False` it does
+not open the sources (only checks they exist); `check_headers(declaration, keys)` then checks the
+mapped columns against the header rows of the audiences whose sources are about to be read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.config.checks import semantic_problems, source_spec
+from reconciler.config.checks import HeaderCheck, SourcePaths, semantic_problems, source_spec
 from reconciler.config.model import (
     DEFAULT_MAX_SHRINK,
     DEFAULT_SHRINK_MIN_MEMBERS,
@@ -22,33 +24,56 @@ from reconciler.config.model import (
     Location,
     ProviderName,
     QuerySpec,
+    Source,
 )
 from reconciler.config.schema import schema_problems
 from reconciler.config.yamlload import YamlDocument, decode, load_yaml
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, Problem
 
-__all__ = ["load_declaration"]
+__all__ = ["check_headers", "load_declaration"]
 
 
-def load_declaration(path: Path, env: Mapping[str, str] = os.environ) -> Declaration:
+def load_declaration(path: Path, env: Mapping[str, str] = os.environ, *, headers: bool = True) -> Declaration:
     """Load, validate and type the declaration at `path`.
 
     `env` supplies the defaults of provider settings that name an environment variable (read here,
     once: the declaration's `providers` then hold the effective settings). Raises ConfigError
-    carrying every problem found (schema, provider rules, source files and their headers)."""
+    carrying every problem found (schema, provider rules, source files and their headers). Without
+    `headers`, a valid declaration is returned without reading the sources' header rows (see
+    `check_headers`); an invalid one is still reported whole, header problems included."""
     file = str(path)
     data = _read(path)
     doc = load_yaml(decode(data, file), file)
     located = schema_problems(doc, file)
     bad = {where for where, _ in located}
     base_dir = path.resolve().parent
+    paths = SourcePaths()
     problems = [*doc.problems, *(p for _, p in located)]
-    problems += semantic_problems(doc, file, base_dir, env, bad)
+    semantic = semantic_problems(doc, file, base_dir, env, bad, paths=paths, headers=headers)
+    if (problems or semantic) and not headers:  # report the whole file, as with headers
+        semantic = semantic_problems(doc, file, base_dir, env, bad, paths=paths)
+    problems += semantic
     if problems:
-        unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.col))
-        count = f"{len(unique)} problem" + ("s" if len(unique) != 1 else "")
-        raise ConfigError(f"{file} is not a valid declaration ({count})", problems=unique)
-    return _build(doc, path.resolve(), file, hashlib.sha256(data).hexdigest(), env)
+        raise _invalid(file, problems)
+    check = None if headers else HeaderCheck(doc, file, base_dir, paths)
+    return _build(doc, path.resolve(), file, hashlib.sha256(data).hexdigest(), env, paths, check)
+
+
+def check_headers(declaration: Declaration, keys: Collection[str]) -> None:
+    """Check the mapped columns of the audiences `keys` against their sources' header rows, when
+    the declaration was loaded without (`headers=False`); ConfigError as `load_declaration` gives."""
+    check: HeaderCheck | None = declaration.header_check
+    if check is None or not keys:
+        return
+    problems = check.problems(keys)
+    if problems:
+        raise _invalid(check.file, problems)
+
+
+def _invalid(file: str, problems: list[Problem]) -> ConfigError:
+    unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.col))
+    count = f"{len(unique)} problem" + ("s" if len(unique) != 1 else "")
+    return ConfigError(f"{file} is not a valid declaration ({count})", problems=unique)
 
 
 def _read(path: Path) -> bytes:
@@ -65,7 +90,15 @@ def _read(path: Path) -> bytes:
         raise ConfigError(f"{file} cannot be read: {exc.strerror or type(exc).__name__}") from None
 
 
-def _build(doc: YamlDocument, path: Path, file: str, sha256: str, env: Mapping[str, str]) -> Declaration:
+def _build(
+    doc: YamlDocument,
+    path: Path,
+    file: str,
+    sha256: str,
+    env: Mapping[str, str],
+    paths: SourcePaths,
+    header_check: HeaderCheck | None = None,
+) -> Declaration:
     """The typed declaration of a document that passed every check."""
     data: dict[str, Any] = doc.data
     defaults = data.get("defaults") or {}
@@ -80,10 +113,13 @@ def _build(doc: YamlDocument, path: Path, file: str, sha256: str, env: Mapping[s
     audiences: dict[str, AudienceSpec] = {}
     for key, raw in (data.get("audiences") or {}).items():
         mark = doc.key_where(("audiences", key))
-        source = _query_spec(doc, key, raw, file) if isinstance(raw["source"], dict) else None
-        audiences[key] = _audience(
-            key, raw, path.parent, default_region, Location(file, mark.line, mark.col), source
-        )
+        location = Location(file, mark.line, mark.col)
+        source: Source
+        if isinstance(raw["source"], dict):
+            source = _query_spec(doc, key, raw, file)
+        else:
+            source = source_spec(raw, path.parent, paths.resolve(path.parent, str(raw["source"])))
+        audiences[key] = _audience(key, raw, default_region, location, source)
     return Declaration(
         path=path,
         sha256=sha256,
@@ -91,6 +127,7 @@ def _build(doc: YamlDocument, path: Path, file: str, sha256: str, env: Mapping[s
         phone_region=default_region,
         providers=providers,
         audiences=audiences,
+        header_check=header_check,
     )
 
 
@@ -114,12 +151,7 @@ def _query_spec(doc: YamlDocument, key: str, raw: dict[str, Any], file: str) -> 
 
 
 def _audience(
-    key: str,
-    raw: dict[str, Any],
-    base_dir: Path,
-    default_region: str | None,
-    location: Location,
-    query: QuerySpec | None = None,
+    key: str, raw: dict[str, Any], default_region: str | None, location: Location, source: Source
 ) -> AudienceSpec:
     provider: ProviderName = raw["provider"]
     region = _region(raw.get("phone_region")) or default_region
@@ -129,7 +161,7 @@ def _audience(
         key=key,
         provider=provider,
         name=raw["name"],
-        source=query or source_spec(raw, base_dir),
+        source=source,
         columns={str(k): str(v) for k, v in raw["columns"].items()},
         phone_region=region,
         description=raw.get("description"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # A registered provider's name (see reconciler.providers.registry: built-ins and plugins).
 ProviderName = str
@@ -106,6 +107,8 @@ class Declaration:
     phone_region: str | None  # defaults.phone_region
     providers: dict[str, dict[str, object]] = field(default_factory=dict)
     audiences: dict[str, AudienceSpec] = field(default_factory=dict)
+    # checks.HeaderCheck when loaded without reading source headers (config.load.check_headers)
+    header_check: Any = field(default=None, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path:

@@ -21,6 +21,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from reconciler import __version__
 from reconciler.config.model import AudienceSpec, Declaration, QuerySpec
@@ -112,28 +113,82 @@ def _source_size(spec: AudienceSpec) -> int:
         return 0  # scan_source reports the missing file
 
 
+class ScanReporter(Protocol):
+    """Progress of source scans (scanprogress.ScanProgress shows it on a terminal)."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def start(self, label: str, total_rows: int | None) -> Any: ...
+
+    def update(self, task: Any, rows: int) -> None: ...
+
+    def finish(self, task: Any) -> None: ...
+
+
+def estimated_rows(spec: AudienceSpec) -> int | None:
+    """About how many rows a text source holds (from the line length of its first 64 KB)."""
+    source = spec.source
+    if isinstance(source, QuerySpec) or source.is_excel:
+        return None
+    try:
+        size = source.path.stat().st_size
+        with source.path.open("rb") as handle:
+            sample = handle.read(1 << 16)
+    except OSError:
+        return None
+    lines = sample.count(b"\n")
+    if not sample or not lines:
+        return None
+    return max(0, round(size * lines / len(sample)) - 1)
+
+
 def scan_sources(
-    specs: list[AudienceSpec], key: bytes, facts: Mapping[str, Facts] | None = None
+    specs: list[AudienceSpec],
+    key: bytes,
+    facts: Mapping[str, Facts] | None = None,
+    progress: ScanReporter | None = None,
 ) -> dict[str, SourceScan]:
     """Scan every audience's source: many small ones on a process pool (one per CPU), large ones
     one after another (scan_source spreads a large file over processes itself). `facts`: file
-    facts of sources hashed already, by audience key."""
+    facts of sources hashed already, by audience key; `progress`: where rows read are reported."""
     facts = facts or {}
+    shown = progress is not None and progress.active
     small = [s for s in specs if _source_size(s) < SMALL_SOURCE_BYTES]
     cpus = os.cpu_count() or 1
     scans: dict[str, SourceScan] = {}
     if len(small) >= POOL_MIN_SOURCES and cpus > 1 and "fork" in multiprocessing.get_all_start_methods():
+        total = sum(estimated_rows(s) or 0 for s in small) if shown else None
+        task = progress.start(f"{len(small):,} small sources", total) if progress is not None else None
+        rows = 0
         with multiprocessing.get_context("fork").Pool(min(cpus, 4)) as pool:
-            for spec, result in zip(small, pool.imap(_scan_one, [(s, key, facts.get(s.key)) for s in small],
-                                                             chunksize=8),
-                                    strict=True):
+            jobs = [(s, key, facts.get(s.key)) for s in small]
+            for spec, result in zip(small, pool.imap(_scan_one, jobs, chunksize=8), strict=True):
                 if isinstance(result, ReconcilerError):
                     raise result
                 scans[spec.key] = result
+                rows += result.rows_read
+                if progress is not None:
+                    progress.update(task, rows)
+        if progress is not None:
+            progress.finish(task)
     for spec in specs:
         if spec.key not in scans:
-            scans[spec.key] = scan_source(spec, key, facts=facts.get(spec.key))
+            scans[spec.key] = _scan_reported(spec, key, facts.get(spec.key), progress if shown else None)
     return {s.key: scans[s.key] for s in specs}
+
+
+def _scan_reported(
+    spec: AudienceSpec, key: bytes, facts: Facts | None, progress: ScanReporter | None
+) -> SourceScan:
+    """`scan_source`, its rows reported on a line of its own."""
+    if progress is None:
+        return scan_source(spec, key, facts=facts)
+    task = progress.start(spec.key, estimated_rows(spec))
+    try:
+        return scan_source(spec, key, facts=facts, progress=lambda rows: progress.update(task, rows))
+    finally:
+        progress.finish(task)
 
 
 def load_project(
@@ -143,6 +198,7 @@ def load_project(
     env: Mapping[str, str] = os.environ,
     *,
     reuse: bool = False,
+    progress: ScanReporter | None = None,
 ) -> Project:
     """Load and validate the declaration (provider settings take their environment defaults from
     `env`, here, once), the state (of `backend`, a state backend or a local directory) and its
@@ -151,10 +207,11 @@ def load_project(
 
     With `reuse`, the sources of audiences unchanged since their last apply are only hashed
     (`Project.unchanged`): their upload is the one the provider took then, so its limits are not
-    measured again either. The rest are scanned."""
-    from reconciler.config.load import load_declaration
+    measured again, nor are their header rows read. The rest are scanned, their rows reported to
+    `progress`."""
+    from reconciler.config.load import check_headers, load_declaration
 
-    declaration = load_declaration(config, env)
+    declaration = load_declaration(config, env, headers=not reuse)  # with reuse: only where parsed
     store = StateStore(backend) if isinstance(backend, Path) else backend
     state = store.load()
     _check_keys("--target", targets or (), set(declaration.audiences) | set(state.audiences))
@@ -164,7 +221,8 @@ def load_project(
     specs = [spec for k, spec in sorted(declaration.audiences.items()) if k in wanted]
     found = find_unchanged(declaration, specs, state, key) if reuse else Reuse()
     parse = [s for s in specs if s.key not in found.unchanged]
-    scans = scan_sources(parse, key, found.facts)
+    check_headers(declaration, [s.key for s in parse])
+    scans = scan_sources(parse, key, found.facts, progress)
     problems = check_limits(parse)
     if problems:
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
@@ -175,12 +233,15 @@ def load_project(
     )
 
 
-def ensure_scanned(project: Project, keys: Iterable[str]) -> None:
+def ensure_scanned(project: Project, keys: Iterable[str], progress: ScanReporter | None = None) -> None:
     """Scan the sources of the declared `keys` not scanned yet (e.g. planned from state, when
     apply needs their members after all)."""
+    from reconciler.config.load import check_headers
+
     audiences = project.declaration.audiences
     missing = sorted({k for k in keys if k in audiences and k not in project.scans})
-    project.scans.update(scan_sources([audiences[k] for k in missing], project.key))
+    check_headers(project.declaration, missing)
+    project.scans.update(scan_sources([audiences[k] for k in missing], project.key, progress=progress))
     for k in missing:
         project.unchanged.pop(k, None)
 
@@ -189,15 +250,13 @@ def _desired(
     project: Project, keys: Collection[str] | None, unchanged: Collection[str]
 ) -> dict[str, Desired]:
     declaration = project.declaration
+    wanted = [k for k in sorted(declaration.audiences) if (keys is None or k in keys) and k not in unchanged]
+    ensure_scanned(project, wanted)  # a project loaded for other targets: scan what this plan needs
     result: dict[str, Desired] = {}
-    for key, spec in sorted(declaration.audiences.items()):
-        if (keys is not None and key not in keys) or key in unchanged:
-            continue
-        scan = project.scans.get(key)
-        if scan is None:  # a project loaded for other targets: scan what this plan needs
-            scan = project.scans[key] = scan_source(spec, project.key)
+    for key in wanted:
+        spec = declaration.audiences[key]
         settings = provider_settings(declaration, spec.provider)
-        result[key] = Desired(spec=spec, scan=scan, settings=settings)
+        result[key] = Desired(spec=spec, scan=project.scans[key], settings=settings)
     return result
 
 

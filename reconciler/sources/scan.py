@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
@@ -157,13 +157,19 @@ def _raise_read_error(blocks: Iterator[Block], spec: AudienceSpec) -> NoReturn:
 
 
 def scan_source(
-    spec: AudienceSpec, key: bytes, *, workers: int | None = None, facts: tuple[str, bool] | None = None
+    spec: AudienceSpec,
+    key: bytes,
+    *,
+    workers: int | None = None,
+    facts: tuple[str, bool] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> SourceScan:
     """Read `spec.source` once, streaming: row counts, masked issues, duplicates, `MemberSet`.
 
     Sources over `parallel.INLINE_ROWS` rows are normalised on `workers` processes (default: one
     per CPU); smaller ones inline. `facts`: the source's `ranges.file_facts` when the caller has
-    just hashed it (not hashed again). SourceError when the source cannot be read at all."""
+    just hashed it (not hashed again). `progress(rows)` is called with the rows read so far as
+    they come in. SourceError when the source cannot be read at all."""
     return_large_blocks()
     sha256, simple = facts or _file_facts(spec)
     scan = SourceScan(audience=spec.key, source=spec.source.display, sha256=sha256)
@@ -188,6 +194,8 @@ def scan_source(
                 part.issues = [replace(issue, row=issue.row + next_row) for issue in part.issues]
                 next_row += part.records
             scan.rows_read += part.rows
+            if progress is not None:
+                progress(scan.rows_read)
             id_parts.append(part.ids)
             attr_parts.append(part.attrs)
             if part.hashes is not None:

@@ -1,0 +1,86 @@
+"""Progress of source scans on a terminal: rows read, rows a second and time left, one line per
+audience. Built like apply's progress (executor/progress.py: a transient rich display on the
+stderr console), but shown only on a terminal and never in CI: silent otherwise.
+
+Kept outside the executor package so that `plan` does not import the provider clients."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+
+class _RowsColumn(ProgressColumn):
+    """`12,345 rows, 48,000 rows/s`."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        rate = f", {speed:,.0f} rows/s" if speed else ""
+        return Text(f"{int(task.completed):,} rows{rate}")
+
+
+def scan_progress_wanted(console: Console) -> bool:
+    """Scan progress is shown only on a terminal, and never in CI (where logs keep every frame)."""
+    return console.is_terminal and not os.environ.get("CI")
+
+
+class ScanProgress:
+    """The planning engine's `ScanReporter` on a console. Sources scanned together on the process
+    pool share one line. Use as a context manager around the scans; not thread-safe."""
+
+    def __init__(self, console: Console, *, live: bool | None = None) -> None:
+        self._bar: Progress | None = None
+        if scan_progress_wanted(console) if live is None else live:
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                _RowsColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+
+    def __enter__(self) -> ScanProgress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is shown (callers skip estimating totals otherwise)."""
+        return self._bar is not None
+
+    def start(self, label: str, total_rows: int | None) -> TaskID | None:
+        """A line for one audience (or a group of small sources) expecting about `total_rows`."""
+        if self._bar is None:
+            return None
+        return self._bar.add_task(f"reading {label}", total=total_rows or None)
+
+    def update(self, task: TaskID | None, rows: int) -> None:
+        """`rows` read so far on the line `task`."""
+        if self._bar is not None and task is not None:
+            self._bar.update(task, completed=rows)
+
+    def finish(self, task: TaskID | None) -> None:
+        if self._bar is not None and task is not None:
+            self._bar.remove_task(task)

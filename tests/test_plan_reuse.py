@@ -334,3 +334,20 @@ def test_a_missing_header_is_reported_as_before(config: Path) -> None:
     config.write_text(config.read_text().replace("version: 1", "version: 2"))
     whole = cli("plan", "-c", str(config)).err  # another problem: the whole file is reported
     assert "2 problems" in whole and "Fone" in whole and "version" in whole
+
+
+def test_apply_reads_only_the_sources_of_changing_audiences(
+    tmp_path: Path, emulator: Emulator, reads: Reads
+) -> None:
+    project = make_project(tmp_path)
+    assert cli("apply", "--auto-approve", *project.args()).code == 0
+    project.rows["callers.csv"] = project.rows["callers.csv"][:-1]  # one member fewer
+    project.write()
+    reads.scanned.clear()
+    reads.opened.clear()
+    result = cli("apply", "--auto-approve", *project.args())
+    assert result.code == 0, result.out + result.err
+    assert reads.scanned == Counter({"callers.csv": 1})
+    assert set(reads.opened) == {"callers.csv"}  # (the upload is rendered from it too)
+    assert "1 succeeded, 0 failed" in result.out
+    assert cli("plan", "--detailed-exitcode", *project.args()).code == 0

@@ -60,18 +60,31 @@ def _composed(generation: int) -> dict[str, Any]:
     return compose_schema(registry.providers())
 
 
-@cache
 def _validator() -> Draft202012Validator:
-    """The jsonschema validator of the schema, built once (it words the errors)."""
+    """The jsonschema validator of the schema, built once per registry (it words the errors)."""
+    from reconciler.providers import registry
+
+    return _validator_of(registry.generation())
+
+
+@cache
+def _validator_of(generation: int) -> Draft202012Validator:
     from jsonschema import Draft202012Validator  # ~0.15 s to import: only for invalid documents
 
-    return Draft202012Validator(load_schema())
+    return Draft202012Validator(_composed(generation))
+
+
+def _fast_check() -> Check | None:
+    """The schema compiled once per registry into plain Python checks (schemacheck); None if it
+    cannot be."""
+    from reconciler.providers import registry
+
+    return _fast_check_of(registry.generation())
 
 
 @cache
-def _fast_check() -> Check | None:
-    """The schema compiled once into plain Python checks (schemacheck); None if it cannot be."""
-    return compile_schema(load_schema())
+def _fast_check_of(generation: int) -> Check | None:
+    return compile_schema(_composed(generation))
 
 
 def schema_problems(doc: YamlDocument, file: str) -> list[tuple[PathKey, Problem]]:

@@ -1,41 +1,71 @@
-"""Masking of member data for output: counts and masked samples only, never full values."""
+"""Masking of member data for output: counts and masked samples only, never full values.
+
+`mask` is the one masking function, for every kind of value (phone, e-mail, any other cell, or a
+phone or address found inside a provider's message). Whatever its input (several addresses in one
+cell, a million digits, control characters, any script) its output:
+
+- is at most `MAX_MASKED_CHARS` (16) characters long;
+- shows at most 8 characters of the input, never more than 4 digits in a row and never an
+  address: the character before an '@' is always '*';
+- shows only letters and digits of the input (no control character or escape sequence), and '*'
+  for everything it hides.
+
+The rule, by the shape of the trimmed value:
+
+- phone-like (only ASCII digits, spaces and `+ ( ) - . /`): its leading '+'; with 10 or more
+  digits the first digit, one '*' per hidden digit (at most 10) and the last four digits, else one
+  '*' per digit (at most 10): `+14155550123` -> `+1******0123`, `555-0123` -> `*******`;
+- e-mail-like (exactly one '@' with text on both sides): the first character of the local part
+  and of the domain, and the domain's last label when it is 2-6 ASCII letters:
+  `jane.doe@example.com` -> `j***@e***.com`;
+- anything else (also a cell holding several addresses): its first character, then `***`:
+  `ann@leak.example; jane@leak.example` -> `a***`.
+"""
 
 from __future__ import annotations
 
+import re
 
-def mask_phone(phone: str) -> str:
-    """Mask a phone number, keeping a leading '+', the first digit and the last four.
+MAX_MASKED_CHARS = 16
+_PHONE_LIKE = re.compile(r"\+?[0-9 ().\-/]+")
+_TLD = re.compile(r"[A-Za-z]{2,6}")
+_MAX_STARS = 10
+_SHOWN_DIGITS = 10  # a phone-like value shows digits only when it has at least this many
 
-    >>> mask_phone("+14155550123")
-    '+1******0123'
-    """
-    text = phone.strip()
+
+def _head(text: str) -> str:
+    """The first character when it is a letter or digit, else '*'."""
+    first = text[:1]
+    return first if first.isalnum() else "*"
+
+
+def _mask_phone(text: str) -> str:
     plus = "+" if text.startswith("+") else ""
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) <= 5:
-        return plus + "*" * len(digits)
-    return plus + digits[0] + "*" * (len(digits) - 5) + digits[-4:]
+    digits = re.sub(r"[^0-9]", "", text)
+    count = len(digits)
+    if count < _SHOWN_DIGITS:
+        return plus + "*" * min(count, _MAX_STARS)
+    return plus + digits[0] + "*" * min(count - 5, _MAX_STARS) + digits[-4:]
 
 
-def mask_email(email: str) -> str:
-    """Mask an e-mail address, keeping the first character of the local part and the domain.
+def _mask_email(local: str, domain: str) -> str:
+    _, dot, last = domain.rpartition(".")
+    tld = f".{last}" if dot and _TLD.fullmatch(last) else ""
+    return f"{_head(local)}***@{_head(domain)}***{tld}"
 
-    >>> mask_email("jane.doe@example.com")
-    'j***@example.com'
+
+def mask(value: str) -> str:
+    """The masked form of any member value (see the module docstring for the exact rule).
+
+    >>> mask("+14155550123"), mask("jane.doe@example.com"), mask("Jane")
+    ('+1******0123', 'j***@e***.com', 'J***')
     """
-    text = email.strip()
-    local, at, domain = text.partition("@")
-    if not at:
-        return (text[:1] + "***") if text else ""
-    return f"{local[:1]}***@{domain}"
-
-
-def mask_value(value: str) -> str:
-    """Mask an arbitrary identity value (phone-like values as phones, else as e-mail or text)."""
     text = value.strip()
-    if "@" in text:
-        return mask_email(text)
-    digits = sum(ch.isdigit() for ch in text)
-    if digits >= 5:
-        return mask_phone(text)
-    return (text[:1] + "***") if text else ""
+    if not text:
+        return ""
+    if _PHONE_LIKE.fullmatch(text) and any("0" <= ch <= "9" for ch in text):
+        return _mask_phone(text)
+    local, at, domain = text.partition("@")
+    if at and local and domain and "@" not in domain:
+        return _mask_email(local, domain)
+    return _head(text) + "***"

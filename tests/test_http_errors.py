@@ -66,7 +66,7 @@ def test_provider_message_never_raises(body: object) -> None:
 def test_mask_pii_hides_phones_and_emails_in_messages() -> None:
     text = mask_pii("duplicate +14155550123 and jane.doe@example.com in row 7")
     assert "4155550123" not in text and "jane.doe" not in text
-    assert "+1******0123" in text and "j***@example.com" in text and "row 7" in text
+    assert "+1******0123" in text and "j***@e***.com" in text and "row 7" in text
 
 
 @pytest.mark.parametrize("name", ["commbox", "whop", "smallest"])

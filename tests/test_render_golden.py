@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from planhelpers import applied_state, desired, loader, members, scan, spec
 
-from reconciler.masking import mask_email, mask_phone
+from reconciler.masking import mask
 from reconciler.planning.diff import Desired, diff
 from reconciler.planning.guards import apply_guards
 from reconciler.planning.plan import ACTION_SYMBOLS, Inputs, Plan
@@ -45,10 +45,10 @@ def sample_plan() -> Plan:
     )
     state, sets = applied_state(before, lineage="5f0c1d2e-aaaa-bbbb-cccc-0123456789ab", serial=7)
     issues = [
-        RowIssue(row=812, reason="invalid_phone", masked=mask_phone(RAW_PII[0]), column="Mobile"),
-        RowIssue(row=901, reason="invalid_email", masked=mask_email(RAW_PII[2]), column="Email"),
+        RowIssue(row=812, reason="invalid_phone", masked=mask(RAW_PII[0]), column="Mobile"),
+        RowIssue(row=901, reason="invalid_email", masked=mask(RAW_PII[2]), column="Email"),
         RowIssue(row=977, reason="missing_phone", masked="", column="Mobile"),
-        RowIssue(row=990, reason="invalid_phone", masked=mask_phone(RAW_PII[1]), column="Mobile"),
+        RowIssue(row=990, reason="invalid_phone", masked=mask(RAW_PII[1]), column="Mobile"),
     ]
     after = desired(
         (spec("whop-buyers", "whop", name="Whop buyers"), members(range(1204))),
@@ -123,7 +123,7 @@ def test_no_rendering_holds_raw_pii(fmt: str) -> None:
     for value in RAW_PII:
         assert value not in text
         assert value.lstrip("+") not in text
-    assert mask_phone(RAW_PII[0]) in text  # the masked sample is shown instead
+    assert mask(RAW_PII[0]) in text  # the masked sample is shown instead
 
 
 def test_json_rendering_round_trips() -> None:

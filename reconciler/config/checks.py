@@ -25,7 +25,7 @@ from reconciler.config.model import MAPPABLE_FIELDS, SourceSpec
 from reconciler.config.urls import base_url_problem
 from reconciler.config.yamlload import PathKey, YamlDocument
 from reconciler.errors import Problem, SourceError
-from reconciler.masking import mask_value
+from reconciler.masking import mask
 from reconciler.providers import registry
 from reconciler.providers.base import Identity, Provider
 from reconciler.safetext import has_unsafe, printable
@@ -352,7 +352,7 @@ def _known_encoding(name: str) -> bool:
 def _safe_header(header: str) -> str:
     """A header for messages; masked when it looks like member data (a file with no header row)."""
     if "@" in header or sum(ch.isdigit() for ch in header) >= 5:
-        return mask_value(header)
+        return mask(header)
     return header
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from reconciler.masking import mask_email, mask_phone
+from reconciler.masking import mask
 
 if TYPE_CHECKING:
     import httpx
@@ -20,8 +20,8 @@ _PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
 
 def mask_pii(text: str) -> str:
     """Mask anything in a provider message that looks like a phone number or e-mail address."""
-    text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+    text = _EMAIL.sub(lambda m: mask(m.group(0)), text)
+    return _PHONE.sub(lambda m: mask(m.group(0)), text)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

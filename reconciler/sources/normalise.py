@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from reconciler.masking import mask_email, mask_phone, mask_value
+from reconciler.masking import mask
 from reconciler.sources.members import Member, RowIssue
 from reconciler.sources.phones import looks_numeric, normalise_phone, region_for
 
@@ -84,15 +84,15 @@ def normalise_values(row: RawRow, rules: RowRules) -> Values | RowIssue:
     phone_text = raw_phone.strip() if raw_phone else ""
     if phone_text and phone_header:
         if numeric or looks_numeric(phone_text):
-            return RowIssue(number, "numeric_phone_cell", mask_value(phone_text), phone_header)
+            return RowIssue(number, "numeric_phone_cell", mask(phone_text), phone_header)
         phone = normalise_phone(phone_text, region_for(country, rules.default_region))
         if phone is None:
-            return RowIssue(number, "invalid_phone", mask_phone(phone_text), phone_header)
+            return RowIssue(number, "invalid_phone", mask(phone_text), phone_header)
     email_text = raw_email.strip() if raw_email else ""
     if email_text and email_header:
         email = normalise_email(email_text)
         if email is None:
-            return RowIssue(number, "invalid_email", mask_email(email_text), email_header)
+            return RowIssue(number, "invalid_email", mask(email_text), email_header)
     if phone is None and (email is None or rules.phone_required):
         if phone_header and email_header and not rules.phone_required:
             return RowIssue(number, "missing_identity", "", None)

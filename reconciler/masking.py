@@ -69,3 +69,35 @@ def mask(value: str) -> str:
     if at and local and domain and "@" not in domain:
         return _mask_email(local, domain)
     return _head(text) + "***"
+
+
+def shown_text(text: str, limit: int = 60) -> str:
+    """`text` (a header, a name) safe to print: control and other non-printable characters escaped
+    (`\\x1b`), at most `limit` characters followed by '…' when longer."""
+    head = text[: limit + 1]
+    escaped = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in head)
+    if len(escaped) > limit or len(text) > limit:
+        return escaped[:limit] + "…"
+    return escaped
+
+
+def looks_like_data(header: str) -> bool:
+    """True when a header looks like member data (an address, 5 or more digits): a file without
+    a header row."""
+    return "@" in header or sum(ch.isdigit() for ch in header[:1000]) >= 5
+
+
+def shown_header(header: str) -> str:
+    """A source header for messages: masked when it `looks_like_data`, else `shown_text` of it
+    (escaped, at most 40 characters)."""
+    if looks_like_data(header):
+        return mask(header)
+    return shown_text(header, 40)
+
+
+def header_listing(headers: list[str], limit: int = 30) -> str:
+    """The first `limit` non-blank headers, each `shown_header`, quoted and comma-separated."""
+    named = [h for h in headers if h]
+    listing = ", ".join(f"'{shown_header(h)}'" for h in named[:limit])
+    more = len(named) - limit
+    return (listing + (f" and {more:,} more" if more > 0 else "")) or "none"

@@ -63,11 +63,15 @@ def test_blank_lines_keep_spreadsheet_row_numbers(tmp_path: Path) -> None:
     assert [(i.row, i.reason) for i in scan.issues] == [(5, "missing_phone"), (6, "invalid_phone")]
 
 
-def test_short_records_read_missing_cells_as_empty(tmp_path: Path) -> None:
+@pytest.mark.parametrize("row", ["Ann", "Ann,+14155550123,extra"])
+def test_a_row_with_another_number_of_fields_is_an_error(tmp_path: Path, row: str) -> None:
+    """Never a guess: a short row is not padded, a long one not cut (issue 8, finding 2)."""
     path = tmp_path / "s.csv"
-    path.write_text("Name,Phone\nAnn\n", encoding="utf-8")
-    scan = scan_source(make_spec(path), KEY)
-    assert [(i.row, i.reason) for i in scan.issues] == [(2, "missing_phone")]
+    path.write_text(f"Name,Phone\nBo,+14155550124\n\n,\n{row}\n", encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        scan_source(make_spec(path), KEY)
+    fields = row.count(",") + 1
+    assert f"s.csv:5: this row has {fields} field" in str(err.value) and "the header has 2" in str(err.value)
 
 
 def test_encoding_option(tmp_path: Path) -> None:

@@ -128,5 +128,9 @@ def test_spans_cover_the_records_after_the_header(tmp_path_factory: pytest.TempP
     import io
 
     expected = list(csv.reader(io.StringIO(text, newline=""), strict=False))
-    got = [record for s in plan.spans for record in (read_span(plan, s) or [])]
-    assert got == expected
+    spans = [read_span(plan, s) for s in plan.spans]
+    if all(len(record) == 2 or not any(record) for record in expected):
+        assert [record for records in spans for record in (records or [])] == expected
+        assert None not in spans
+    else:  # a record with another number of fields than the header: the streaming reader words it
+        assert None in spans

@@ -38,15 +38,18 @@ def test_reason_codes_and_row_numbers(tmp_path: Path) -> None:
         ["447700900123.0", "", "Fay", ""],           # 7 numeric_phone_cell
         ["", "not-an-email", "Gus", ""],             # 8 invalid_email
         ["020 7946 0123", "", "Hal", "GB"],          # 9 valid with the row's country
-        ["020 7946 0124", "", "Ida", "XX"],          # 10 invalid with the default region US
+        ["020 7946 0124", "", "Ida", "XX"],          # 10 invalid_country (no such region)
+        ["+14155550125", "", "Jo", " gb "],          # 11 valid: the country is trimmed, upper-cased
+        ["+14155550126", "", "Kim", "United States"],  # 12 invalid_country (not an ISO code)
     ])
     assert [(i.row, i.reason) for i in scan.issues] == [
         (4, "missing_identity"), (5, "invalid_phone"), (6, "numeric_phone_cell"),
-        (7, "numeric_phone_cell"), (8, "invalid_email"), (10, "invalid_phone"),
+        (7, "numeric_phone_cell"), (8, "invalid_email"), (10, "invalid_country"), (12, "invalid_country"),
     ]
-    assert scan.invalid == {"invalid_email": 1, "invalid_phone": 2, "missing_identity": 1,
-                            "numeric_phone_cell": 2}
-    assert (scan.rows_read, scan.valid, scan.member_count) == (9, 3, 3)
+    assert scan.invalid == {"invalid_country": 2, "invalid_email": 1, "invalid_phone": 1,
+                            "missing_identity": 1, "numeric_phone_cell": 2}
+    assert [i.masked for i in scan.issues if i.reason == "invalid_country"] == ["X***", "U***"]
+    assert (scan.rows_read, scan.valid, scan.member_count) == (11, 4, 4)
 
 
 def test_single_identity_reasons(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ whose sources are about to be read anyway.
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import difflib
 import math
@@ -25,11 +24,13 @@ from reconciler.config.model import MAPPABLE_FIELDS, SourceSpec
 from reconciler.config.urls import base_url_problem
 from reconciler.config.yamlload import PathKey, YamlDocument
 from reconciler.errors import Problem, SourceError
-from reconciler.masking import mask
+from reconciler.masking import header_listing, looks_like_data, shown_header, shown_text
+from reconciler.paths import resolve, unresolvable
 from reconciler.providers import registry
 from reconciler.providers.base import Identity, Provider
 from reconciler.safetext import has_unsafe, printable
 from reconciler.sources import read_headers
+from reconciler.sources.csvread import encoding_problem
 
 TEXT_EXTENSIONS = (".csv", ".txt", ".tsv")
 EXCEL_EXTENSIONS = (".xlsx",)
@@ -66,10 +67,10 @@ class SourcePaths:
             name = joined.name
             directory = self._dirs.get(joined.parent)
             if directory is None:
-                directory = self._dirs[joined.parent] = joined.parent.resolve()
+                directory = self._dirs[joined.parent] = resolve(joined.parent)
             found = directory / name
             if name in ("", ".", "..") or found.is_symlink():
-                found = joined.resolve()
+                found = resolve(joined)
             self._paths[(base_dir, written)] = found
         return found
 
@@ -79,7 +80,7 @@ def source_spec(audience: Mapping[str, Any], base_dir: Path, resolved: Path | No
     written = str(audience["source"])
     delimiter = audience.get("delimiter")
     return SourceSpec(
-        path=resolved or (base_dir / written).resolve(),
+        path=resolved or resolve(base_dir / written),
         display=written,
         delimiter=DELIMITER_ALIASES.get(delimiter, delimiter) if delimiter else None,
         encoding=audience.get("encoding") or "utf-8-sig",
@@ -203,9 +204,10 @@ class _Checker:
         if shrink is not None and not math.isfinite(shrink):
             self.report((*base, "max_shrink"), "'max_shrink' must be a number between 0 and 1")
         encoding = self.get((*base, "encoding"), str)
-        if encoding is not None and not _known_encoding(encoding):
-            self.report((*base, "encoding"), f"unknown encoding '{encoding}'; use e.g. utf-8-sig or cp1252")
-        self.source_rules(base, columns, encoding_ok=encoding is None or _known_encoding(encoding))
+        encoding_error = encoding_problem(encoding) if encoding is not None else None
+        if encoding_error:
+            self.report((*base, "encoding"), encoding_error)
+        self.source_rules(base, columns, encoding_ok=encoding_error is None)
 
     def provider_rules(self, base: PathKey, provider: str, columns: dict[str, Any] | None) -> None:
         cls = registry.find(provider)
@@ -260,6 +262,10 @@ class _Checker:
                 kind = "Excel (.xlsx)" if option == "sheet" else "CSV/text"
                 self.report((*base, option), f"'{option}' applies only to {kind} sources; remove it",
                             at_key=True)
+        loop = unresolvable(self.base_dir / written)
+        if loop:
+            self.report(where, f"source '{written}' cannot be opened: {loop}; fix the path or the link")
+            return
         path = self.paths.resolve(self.base_dir, written)
         if not path.is_file():
             state = "is a directory" if path.is_dir() else "does not exist"
@@ -329,7 +335,7 @@ class HeaderCheck:
             checker.source_rules(
                 base,
                 checker.get((*base, "columns"), dict),
-                encoding_ok=encoding is None or _known_encoding(encoding),
+                encoding_ok=encoding is None or encoding_problem(encoding) is None,
             )
         return checker.problems
 
@@ -341,29 +347,15 @@ def _region_message(region: str) -> str:
     )
 
 
-def _known_encoding(name: str) -> bool:
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        return False
-    return True
-
-
-def _safe_header(header: str) -> str:
-    """A header for messages; masked when it looks like member data (a file with no header row)."""
-    if "@" in header or sum(ch.isdigit() for ch in header) >= 5:
-        return mask(header)
-    return header
-
-
 def _missing_header(header: str, headers: list[str], source: str) -> str:
-    shown = [_safe_header(h) for h in headers]
-    message = f"column '{header}' is not a header in {source}"
-    close = difflib.get_close_matches(header, headers, n=1, cutoff=0.6)
+    """Bounded and escaped: headers are shown by `masking.shown_header`, at most 30 of them."""
+    named = [h for h in headers if h]
+    message = f"column '{shown_text(header)}' is not a header in {source}"
+    candidates = [h for h in named[:1000] if len(h) <= 200]  # difflib is quadratic in the lengths
+    close = difflib.get_close_matches(header[:200], candidates, n=1, cutoff=0.6)
     if close:
-        message += f" (did you mean '{_safe_header(close[0])}'?)"
-    listing = ", ".join(f"'{h}'" for h in shown[:30]) + (" ..." if len(shown) > 30 else "")
-    message += f"; its headers are: {listing}" if shown else "; it has no header row"
-    if len(shown) != sum(1 for a, b in zip(shown, headers, strict=True) if a == b):
+        message += f" (did you mean '{shown_header(close[0])}'?)"
+    message += f"; its headers are: {header_listing(named)}" if named else "; it has no header row"
+    if any(looks_like_data(h) for h in named[:30]):
         message += " (some look like data: does the file lack a header row?)"
     return message

@@ -29,6 +29,7 @@ from reconciler.config.model import (
 from reconciler.config.schema import schema_problems
 from reconciler.config.yamlload import YamlDocument, decode, load_yaml
 from reconciler.errors import ConfigError, Problem
+from reconciler.paths import resolve
 
 __all__ = ["check_headers", "load_declaration"]
 
@@ -46,7 +47,7 @@ def load_declaration(path: Path, env: Mapping[str, str] = os.environ, *, headers
     doc = load_yaml(decode(data, file), file)
     located = schema_problems(doc, file)
     bad = {where for where, _ in located}
-    base_dir = path.resolve().parent
+    base_dir = resolve(path).parent
     paths = SourcePaths()
     problems = [*doc.problems, *(p for _, p in located)]
     semantic = semantic_problems(doc, file, base_dir, env, bad, paths=paths, headers=headers)
@@ -56,7 +57,7 @@ def load_declaration(path: Path, env: Mapping[str, str] = os.environ, *, headers
     if problems:
         raise _invalid(file, problems)
     check = None if headers else HeaderCheck(doc, file, base_dir, paths)
-    return _build(doc, path.resolve(), file, hashlib.sha256(data).hexdigest(), env, paths, check)
+    return _build(doc, resolve(path), file, hashlib.sha256(data).hexdigest(), env, paths, check)
 
 
 def check_headers(declaration: Declaration, keys: Collection[str]) -> None:

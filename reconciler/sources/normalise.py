@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from reconciler.masking import mask
 from reconciler.sources.members import Member, RowIssue
-from reconciler.sources.phones import looks_numeric, normalise_phone, region_for
+from reconciler.sources.phones import SUPPORTED_REGIONS, looks_numeric, normalise_phone, region_for
 
 # The version of the normalisation rules. Bump it whenever a change here, in phones.py or in how a
 # source is read (csvread, xlsxread, records) can change what a row normalises to, is rejected for,
@@ -67,19 +67,16 @@ def _attr(value: str | None) -> str | None:
     return text or None
 
 
-def _country(value: str | None) -> str | None:
-    text = _attr(value)
-    if text is not None and len(text) == 2 and text.isalpha():
-        return text.upper()
-    return text
-
-
 def normalise_values(row: RawRow, rules: RowRules) -> Values | RowIssue:
     """The normalised fields of a valid row, or the issue that rejects it (stable reason codes)."""
     number, cells, numeric = row
-    raw_phone, raw_email, first, last, country, identifier = cells
+    raw_phone, raw_email, first, last, raw_country, identifier = cells
     phone: str | None = None
     email: str | None = None
+    country = raw_country.strip().upper() if raw_country else None
+    if country and country not in SUPPORTED_REGIONS:
+        return RowIssue(number, "invalid_country", mask(raw_country or ""), rules.headers.get("country"))
+    country = country or None
     phone_header, email_header = rules.phone_header, rules.email_header
     phone_text = raw_phone.strip() if raw_phone else ""
     if phone_text and phone_header:
@@ -99,7 +96,7 @@ def normalise_values(row: RawRow, rules: RowRules) -> Values | RowIssue:
         if phone_header:
             return RowIssue(number, "missing_phone", "", phone_header)
         return RowIssue(number, "missing_email", "", email_header)
-    return (phone, email, _attr(first), _attr(last), _country(country), _attr(identifier))
+    return (phone, email, _attr(first), _attr(last), country, _attr(identifier))
 
 
 def normalise_row(row: RawRow, rules: RowRules) -> Member | RowIssue:

@@ -4,7 +4,9 @@ The reading process then never parses nor pickles rows: it reads the file once (
 which it needs anyway) and checks that every line break is a record boundary. That holds when the
 file has no quote character (so no field spans lines), no lone carriage return, and an encoding
 in which byte 0x0A is always a line feed. Any other file, or any range that fails to decode or
-parse, goes through the streaming reader (`csvread`), which also words the errors.
+parse, or holds a record with another number of fields than the header, goes through the
+streaming reader (`csvread`), which also words the errors. The csv module's field limit
+(`limits.MAX_CELL_CHARS`) holds in the workers too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import csv
 import hashlib
 import io
 from dataclasses import dataclass
+
+from reconciler.sources import limits  # noqa: F401  (sets the csv module's cell limit)
 
 # encodings (codecs' canonical names) in which every byte below 0x80 is that ASCII character
 _ASCII_SAFE = frozenset({
@@ -30,6 +34,7 @@ class RangePlan:
     encoding: str  # for decoding a range (never with a BOM-stripping codec)
     delimiter: str
     spans: tuple[tuple[int, int], ...]
+    fields: int  # the header's number of fields: every non-blank record has as many
 
 
 def file_facts(path: str) -> tuple[str, bool]:
@@ -72,17 +77,27 @@ def plan_ranges(path: str, encoding: str, delimiter: str, span_bytes: int) -> Ra
             start = end
     if not spans:
         return None
-    return RangePlan(path, "utf-8" if name == "utf-8-sig" else name, delimiter, tuple(spans))
+    try:
+        fields = len(next(csv.reader([header.decode(name).rstrip("\r\n")], delimiter=delimiter)))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    return RangePlan(path, "utf-8" if name == "utf-8-sig" else name, delimiter, tuple(spans), fields)
 
 
 def read_span(plan: RangePlan, span: tuple[int, int]) -> list[list[str]] | None:
-    """The records of one span, or None when it does not decode or parse (the caller falls back)."""
+    """The records of one span, or None when it does not decode or parse, or a non-blank record
+    has another number of fields than the header (the caller falls back to word the error)."""
     start, end = span
     with open(plan.path, "rb") as handle:
         handle.seek(start)
         data = handle.read(end - start)
     try:
         text = data.decode(plan.encoding)
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=plan.delimiter, strict=False))
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=plan.delimiter, strict=True))
     except (UnicodeDecodeError, csv.Error):
         return None
+    if set(map(len, records)) - {plan.fields, 0} and any(
+        len(cells) != plan.fields and any(cells) for cells in records
+    ):
+        return None
+    return records

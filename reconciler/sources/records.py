@@ -13,6 +13,7 @@ from operator import itemgetter
 
 from reconciler.config.model import AudienceSpec, QuerySpec, SourceSpec
 from reconciler.errors import Problem, SourceError
+from reconciler.masking import header_listing, shown_header
 from reconciler.sources.csvread import csv_records
 from reconciler.sources.normalise import FIELDS, RawRow
 from reconciler.sources.query import QueryBlock, query_column_indexes, query_records
@@ -33,21 +34,33 @@ def read_headers(source: SourceSpec) -> list[str]:
 
 
 def column_indexes(spec: AudienceSpec, header: list[str]) -> Indexes:
-    """Index in `header` of each of FIELDS (None when unmapped); SourceError for missing headers."""
+    """Index in `header` of each of FIELDS (None when unmapped); SourceError for missing headers
+    and for a mapped header that names more than one column (which one holds the field?)."""
     positions: dict[str, int] = {}
+    repeated: set[str] = set()
     for index, name in enumerate(header):
+        if name in positions:
+            repeated.add(name)
         positions.setdefault(name, index)
+    display = spec.source.display
     missing = [h for h in spec.columns.values() if h not in positions]
     if missing:
-        found = ", ".join(repr(h) for h in header if h) or "none"
         problems = [
-            Problem(spec.source.display, 1, 0, f"no column {h!r} (mapped in audience {spec.key!r})")
+            Problem(display, 1, 0, f"no column '{shown_header(h)}' (mapped in audience '{spec.key}')")
             for h in missing
         ]
         raise SourceError(
-            f"source {spec.source.display} lacks mapped columns; its header has: {found}",
+            f"source {display} lacks mapped columns; its header has: {header_listing(header)}",
             problems=problems,
         )
+    twice = [h for h in dict.fromkeys(spec.columns.values()) if h in repeated]
+    if twice:
+        problems = [
+            Problem(display, 1, 0, f"the header names column '{shown_header(h)}' {header.count(h)} times "
+                    f"(mapped in audience '{spec.key}'): rename all but one so the column to read is clear")
+            for h in twice
+        ]
+        raise SourceError(f"source {display} has duplicate headers", problems=problems)
     return tuple(positions[spec.columns[f]] if f in spec.columns else None for f in FIELDS)
 
 

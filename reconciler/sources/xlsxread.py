@@ -1,4 +1,7 @@
-"""Streaming .xlsx records via openpyxl's read-only mode; every cell becomes text."""
+"""Streaming .xlsx records via openpyxl's read-only mode; every cell becomes text.
+
+The sheet's stored `<dimension ref>` is ignored (read-only mode would trust it and hide the rows
+and columns outside it): every row and column the sheet holds is read."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 from reconciler.config.model import SourceSpec
 from reconciler.errors import SourceError
 from reconciler.sources.csvread import source_error
+from reconciler.sources.limits import MAX_CELL_CHARS
 
 # (row number, cells as text, indexes of cells that were numbers in the sheet)
 XlsxRecord = tuple[int, list[str], frozenset[int]]
@@ -65,9 +69,14 @@ def xlsx_records(source: SourceSpec) -> Iterator[tuple[list[str], Iterator[XlsxR
 def _rows(source: SourceSpec, sheet: Any) -> Iterator[XlsxRecord]:
     row = 0
     try:
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()  # the stored dimension may lie: read what the sheet holds
         for values in sheet.iter_rows(values_only=True):
             row += 1
             cells = [cell_text(v) for v in values]
+            if any(len(cell) > MAX_CELL_CHARS for cell in cells):
+                raise source_error(source, f"row {row}: a cell longer than {MAX_CELL_CHARS:,} characters "
+                                   "(the most a spreadsheet cell holds)", row)
             numeric = frozenset(i for i, v in enumerate(values) if _is_number(v))
             yield row, cells, numeric
     except SourceError:

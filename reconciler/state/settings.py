@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import ConfigError, Problem, StateError
+from reconciler.paths import resolve
 from reconciler.state.backend import StateBackend
 
 DEFAULT_URL_ENV = "RECONCILER_STATE_URL"
@@ -97,7 +98,7 @@ def _settings(raw: Any, file: str, line: int) -> StateSettings:
 
 def local_directory(settings: StateSettings, config: Path) -> Path:
     """The local state directory of `settings`: `path` relative to the declaration's directory."""
-    return config.resolve().parent / settings.path
+    return resolve(config).parent / settings.path
 
 
 def open_backend(settings: StateSettings, config: Path, state_dir: str | None = None) -> StateBackend:

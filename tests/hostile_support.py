@@ -80,7 +80,7 @@ def without_digests(text: str) -> str:
     return _NOT_MEMBER_DATA.sub("#", text)
 
 
-ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")  # linear: starts where a run does
 SEPARATORS = st.sampled_from(["", " ", "-", ".", "(", ")", "/", "+"])
 local = st.from_regex(r"[a-z0-9._+-]{1,20}", fullmatch=True)
 domain = st.from_regex(r"[a-z0-9-]{1,15}(\.[a-z0-9-]{1,10}){1,3}", fullmatch=True)

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     import httpx
 
 MAX_MESSAGE_CHARS = 300
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
+# each starts only where a run of its characters starts: linear, even on a million-digit message
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\d+])\+?\d[\d ()-]{6,}\d")
 
 
 def mask_pii(text: str) -> str:

@@ -19,7 +19,7 @@ from reconciler.sources.phones import SUPPORTED_REGIONS, looks_numeric, normalis
 # The version of the normalisation rules. Bump it whenever a change here, in phones.py or in how a
 # source is read (csvread, xlsxread, records) can change what a row normalises to, is rejected for,
 # or how it is fingerprinted: state records it at apply, so a plan re-reads every source after it.
-NORMALISATION_VERSION = 1
+NORMALISATION_VERSION = 2  # 2: invalid_country; strict CSV (quotes, field counts, cell size); xlsx dimensions
 
 FIELDS: tuple[str, ...] = ("phone", "email", "first_name", "last_name", "country", "identifier")
 # (row number, cells in FIELDS order with None for unmapped fields, phone cell numeric in a sheet)

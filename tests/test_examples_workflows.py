@@ -1,10 +1,12 @@
-"""The example GitHub workflows and the pre-commit hook: structure, and their steps run for real.
+"""The example GitHub workflows (short callers of the action) and the pre-commit hook: structure,
+and their steps run for real.
 
-Steps that need GitHub itself (checkout, setup-python, pip install from the index, artifact upload)
-are skipped with a reason; every `run:` step is executed with bash the way Actions runs it, against
-a temp copy of the bundled example project in a git repository with a local bare `origin`, the
-provider secrets pointing at the emulator. The github-script comment step runs under node with a
-fake `github` client when node is installed.
+Steps that need GitHub itself (checkout, setup-python, artifact upload) are skipped with a reason.
+The action's own step (`uses: example-org/reconciler@...`) runs action.yml's composite steps with
+bash the way Actions runs them, its `${{ inputs.* }}` filled from `with:` and the defaults; its
+install step is replaced by this checkout (a `python` shim in the action's venv path). Everything
+runs against a temp copy of the bundled example project in a git repository with a local bare
+`origin`, the provider secrets pointing at the emulator.
 """
 
 from __future__ import annotations
@@ -30,16 +32,17 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 PLAN_YML = EXAMPLES / "github" / "plan.yml"
 APPLY_YML = EXAMPLES / "github" / "apply.yml"
-MARKER = "<!-- reconciler-plan -->"
+ACTION_YML = REPO / "action.yml"
+ACTION = "example-org/reconciler"
 EXPR = re.compile(r"\$\{\{\s*(secrets|vars)\.([A-Z_]+)\s*\}\}")
-# `uses:` steps and install steps need GitHub or a package index: replaced by the temp checkout,
-# the test's own interpreter and a `reconciler` shim on PATH.
+ACTION_EXPR = re.compile(r"\$\{\{\s*(inputs\.[\w-]+|github\.token)\s*\}\}")
+# `uses:` steps that need GitHub: replaced by the temp checkout and the test's own interpreter.
 NEEDS_GITHUB = {
     "actions/checkout": "the temp git repository is the checkout",
     "actions/setup-python": "the test's interpreter stands in",
     "actions/upload-artifact": "artifacts need the Actions service",
-    "actions/github-script": "runs under node in test_comment_script_* instead",
 }
+FAKE_TOKEN = "ghs_fake_workflow_token"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -62,22 +65,21 @@ def step(workflow: dict[str, Any], name: str) -> dict[str, Any]:
 # -- structure ----------------------------------------------------------------------------------
 
 
+def action_step(workflow: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in steps(workflow) if s.get("uses", "").startswith(f"{ACTION}@"))
+
+
 def test_plan_workflow_structure() -> None:
     wf = load(PLAN_YML)
     assert "pull_request" in wf["on"] and "pull_request_target" not in wf["on"]
     assert wf["permissions"] == {"contents": "read", "pull-requests": "write"}
     uses = [s["uses"].split("@")[0] for s in steps(wf) if "uses" in s]
-    assert uses == [
-        "actions/checkout",
-        "actions/setup-python",
-        "actions/upload-artifact",
-        "actions/github-script",
-    ]
-    assert step(wf, "Validate")["run"].strip() == "reconciler validate"
-    plan = step(wf, "Plan")["run"]
-    assert "reconciler plan --format markdown --detailed-exitcode --out plan.json > plan.md" in plan
-    comment = next(s for s in steps(wf) if s.get("uses", "").startswith("actions/github-script"))
-    assert MARKER in comment["with"]["script"] and comment.get("continue-on-error") is True
+    assert uses == ["actions/checkout", ACTION, "actions/upload-artifact"]
+    plan = action_step(wf)
+    assert re.fullmatch(rf"{ACTION}@v\d+\.\d+\.\d+", plan["uses"]), "examples pin a release"
+    assert plan["with"] == {"command": "plan"} and "env" not in plan
+    upload = step(wf, "Upload plan")
+    assert upload["with"]["path"] == "${{ steps.plan.outputs.plan-markdown }}"
     assert "pull_request_target" in PLAN_YML.read_text(), "the trade-off must be explained in a comment"
     assert "${{ secrets." not in PLAN_YML.read_text(), "plan runs on forks: no secrets"
 
@@ -88,8 +90,8 @@ def test_apply_workflow_structure() -> None:
     assert wf["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
     assert wf["permissions"] == {"contents": "write"}
     assert steps(wf)[0]["with"]["ref"] == "main", "a queued apply must see the previous apply's state"
-    apply = step(wf, "Apply")
-    assert "reconciler apply --auto-approve" in apply["run"]
+    apply = action_step(wf)
+    assert apply["with"] == {"command": "apply", "comment": "false"}
     assert {k: EXPR.fullmatch(v).group(2) for k, v in apply["env"].items()} == {  # type: ignore[union-attr]
         "COMMBOX_API_TOKEN": "COMMBOX_API_TOKEN",
         "WHOP_API_KEY": "WHOP_API_KEY",
@@ -99,6 +101,21 @@ def test_apply_workflow_structure() -> None:
     commit = step(wf, "Commit state")
     assert commit["if"] == "always()" and "[skip ci]" in commit["run"]
     assert "git add -- state/" in commit["run"]
+
+
+def test_action_inputs_and_outputs() -> None:
+    action = load(ACTION_YML)
+    assert set(action["inputs"]) == {
+        "command", "working-directory", "config", "args", "apply-args", "comment", "github-token",
+        "python-version",
+    }
+    assert set(action["outputs"]) == {"exit-code", "changes", "plan-markdown"}
+    assert action["runs"]["using"] == "composite"
+    install = next(s for s in action["runs"]["steps"] if s.get("name") == "Install reconciler")
+    assert '"$GITHUB_ACTION_PATH"' in install["run"], "installs the action's own checkout (pinned ref)"
+    run = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
+    for name in ("command", "config", "args", "apply-args", "comment", "github-token"):
+        assert run["env"][f"INPUT_{name.upper().replace('-', '_')}"] == f"${{{{ inputs.{name} }}}}"
 
 
 def test_pre_commit_hook_definition() -> None:
@@ -141,26 +158,31 @@ class Runner:
         ok = True
         for item in steps(workflow):
             name = item.get("name") or item.get("uses", "")
-            if "uses" in item:
-                self.skipped.append((name, NEEDS_GITHUB[item["uses"].split("@")[0]]))
-                continue
-            if "pip install" in item["run"]:
-                self.skipped.append((name, "installing needs a package index; a shim runs this checkout"))
-                continue
             if not ok and "always()" not in str(item.get("if", "")):
                 continue
-            done = self.run_step(item)
+            if item.get("uses", "").startswith(f"{ACTION}@"):
+                done = self.run_action(item)
+            elif "uses" in item:
+                self.skipped.append((name, NEEDS_GITHUB[item["uses"].split("@")[0]]))
+                continue
+            else:
+                done = self.run_step(item)
             self.results[name] = done
             if done.returncode != 0 and not item.get("continue-on-error"):
                 ok = False
         return ok
 
-    def run_step(self, item: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-        script = item["run"]
-        assert "${{" not in script, "expressions in run: are not emulated"
+    def step_env(self, item: dict[str, Any]) -> dict[str, str]:
         env = dict(self.env)
         for key, value in (item.get("env") or {}).items():
             env[key] = EXPR.sub(lambda m: self.secrets.get(m.group(2), ""), str(value))
+        return env
+
+    def run_step(
+        self, item: dict[str, Any], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        script = item["run"]
+        assert "${{" not in script, "expressions in run: are not emulated"
         # Actions: `shell: bash` is `bash --noprofile --norc -eo pipefail`, the default is `bash -e`
         shell = (
             ["bash", "--noprofile", "--norc", "-eo", "pipefail"]
@@ -168,8 +190,43 @@ class Runner:
             else ["bash", "-e"]
         )
         return subprocess.run(
-            [*shell, "-c", script], cwd=self.workdir, env=env, capture_output=True, text=True, timeout=120
+            [*shell, "-c", script],
+            cwd=cwd or self.workdir,
+            env=env if env is not None else self.step_env(item),
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
+
+    def run_action(self, item: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        """action.yml's composite steps, as the runner executes them for this `uses:` step."""
+        action = load(ACTION_YML)
+        given = item.get("with") or {}
+        inputs = {n: str(given.get(n, spec.get("default", ""))) for n, spec in action["inputs"].items()}
+        assert set(given) <= set(inputs), f"unknown inputs: {set(given) - set(inputs)}"
+
+        def expand(text: str) -> str:
+            def one(m: re.Match[str]) -> str:
+                ref = m.group(1)
+                return FAKE_TOKEN if ref == "github.token" else expand(inputs[ref.removeprefix("inputs.")])
+
+            return ACTION_EXPR.sub(one, text)
+
+        env = {**self.step_env(item), "GITHUB_ACTION_PATH": str(REPO)}
+        done = subprocess.CompletedProcess[str]([], 0, "", "")
+        for sub in action["runs"]["steps"]:
+            if "uses" in sub:
+                self.skipped.append((f"action: {sub['name']}", NEEDS_GITHUB[sub["uses"].split("@")[0]]))
+                continue
+            if "pip install" in sub["run"]:
+                self.skipped.append((f"action: {sub['name']}", "installing needs a package index: a shim"))
+                continue
+            sub_env = {**env, **{k: expand(str(v)) for k, v in (sub.get("env") or {}).items()}}
+            cwd = self.workdir / expand(sub.get("working-directory", "."))
+            done = self.run_step(sub, sub_env, cwd)
+            if done.returncode != 0:
+                break
+        return done
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -194,9 +251,19 @@ def repo(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     shim = shim_dir / "reconciler"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n')
     shim.chmod(0o755)
+    runner_temp = tmp_path / "runner"
+    venv_python = runner_temp / "reconciler-venv" / "bin" / "python"  # where the action installs
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    venv_python.chmod(0o755)
+    (tmp_path / "event.json").write_text(json.dumps({"pull_request": {"number": 7}}))
     (tmp_path / "summary.md").touch()
     (tmp_path / "output.txt").touch()
     env = {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+        "GITHUB_REPOSITORY": "octo-org/audiences",
+        "GITHUB_API_URL": "http://127.0.0.1:9",  # nothing listens: the comment fails, as on a fork
         "PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(REPO),
         "HOME": str(tmp_path),
@@ -209,45 +276,28 @@ def repo(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     yield work, env
 
 
-def test_plan_exit_code_handling_accepts_0_and_2_only(tmp_path: Path) -> None:
-    plan = step(load(PLAN_YML), "Plan")
-    for code, step_ok in ((0, True), (2, True), (1, False), (3, False)):
-        bindir = tmp_path / f"bin{code}"
-        bindir.mkdir()
-        fake = bindir / "reconciler"
-        fake.write_text(f"#!/bin/sh\necho '## plan {code}'\nexit {code}\n")
-        fake.chmod(0o755)
-        output, summary = tmp_path / f"out{code}", tmp_path / f"sum{code}"
-        env = {
-            "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_STEP_SUMMARY": str(summary),
-        }
-        done = Runner(tmp_path, env).run_step(plan)
-        assert (done.returncode == 0) is step_ok, (code, done.stderr)
-        assert done.returncode in (0, code)
-        assert output.read_text() == f"exitcode={code}\n"
-        assert (tmp_path / "plan.md").read_text() == f"## plan {code}\n"
-        assert (f"## plan {code}" in summary.read_text()) if step_ok else not summary.exists()
-
-
 @pytest.mark.slow
 def test_plan_workflow_runs_against_the_example_project(repo: tuple[Path, dict[str, str]]) -> None:
     work, env = repo
     runner = Runner(work, env)
-    assert runner.run(load(PLAN_YML)), {k: v.stderr for k, v in runner.results.items()}
+    assert runner.run(load(PLAN_YML)), {k: v.stdout + v.stderr for k, v in runner.results.items()}
     assert [name for name, _ in runner.skipped] == [
         "actions/checkout@v4",
-        "actions/setup-python@v5",
-        "Install reconciler",
+        "action: Set up Python",
+        "action: Install reconciler",
         "Upload plan",
-        "Comment plan",
     ]
-    assert Path(env["GITHUB_OUTPUT"]).read_text() == "exitcode=2\n"  # empty state: everything to create
-    markdown = (work / "plan.md").read_text()
+    outputs = dict(line.split("=", 1) for line in Path(env["GITHUB_OUTPUT"]).read_text().splitlines())
+    assert outputs["exit-code"] == "2" and outputs["changes"] == "true"  # empty state: all to create
+    markdown = Path(outputs["plan-markdown"]).read_text()
     assert "create" in markdown and len(markdown) < 65536
-    assert json.loads((work / "plan.json").read_text())["summary"]["create"] == 3
+    plan_json = Path(outputs["plan-markdown"]).with_name("plan.json")
+    assert json.loads(plan_json.read_text())["summary"]["create"] == 3
     assert markdown in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+    ran = runner.results["Plan"]
+    assert "::warning title=reconciler::could not post the plan comment" in ran.stdout
+    assert FAKE_TOKEN not in ran.stdout + ran.stderr
+    assert not (work / "plan.md").exists()
 
 
 def _apply_env(emu: Emulator) -> tuple[dict[str, str], dict[str, str]]:
@@ -278,7 +328,7 @@ def test_apply_workflow_applies_and_commits_state_with_skip_ci(repo: tuple[Path,
         )
         assert log[0].endswith("[skip ci]") and env["GITHUB_SHA"][:12] in log[0]
         assert "state/state.json" in _git(work, "show", "--name-only", "--format=", "origin/main")
-        assert "### reconciler apply" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
+        assert "### reconciler apply (exit code 0)" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
         report = runner.results["Apply"].stdout
         for token in secrets.values():
             assert token not in report
@@ -302,65 +352,6 @@ def test_failed_apply_is_red_but_commits_what_succeeded(repo: tuple[Path, dict[s
         committed = json.loads(_git(work, "show", "origin/main:state/state.json"))
         assert set(committed["audiences"]) == {"vip-customers", "callers"}
         assert "whop-buyers" in runner.results["Apply"].stdout
-
-
-# -- the comment script under node --------------------------------------------------------------
-
-NODE_HARNESS = """
-const fs = require('fs');
-const calls = [];
-const comments = JSON.parse(process.env.COMMENTS);
-const github = {
-  paginate: async (fn, params) => { calls.push(['list', params.issue_number]); return comments; },
-  rest: { issues: {
-    listComments: 'listComments',
-    updateComment: async (p) => { calls.push(['update', p.comment_id, p.body]); },
-    createComment: async (p) => { calls.push(['create', p.issue_number, p.body]); },
-  } },
-};
-const context = { repo: { owner: 'o', repo: 'r' }, issue: { number: 7 } };
-const script = fs.readFileSync(process.env.SCRIPT, 'utf8');
-const run = new Function('require', 'github', 'context', `return (async () => {${script}})();`);
-run(require, github, context).then(() => console.log(JSON.stringify(calls)));
-"""
-
-
-def _comment(tmp_path: Path, plan: str, comments: list[dict[str, Any]]) -> list[list[Any]]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: cannot run the github-script step")
-    wf = load(PLAN_YML)
-    script = next(s for s in steps(wf) if s.get("uses", "").startswith("actions/github-script"))["with"][
-        "script"
-    ]
-    (tmp_path / "script.js").write_text(script)
-    (tmp_path / "harness.js").write_text(NODE_HARNESS)
-    (tmp_path / "plan.md").write_text(plan)
-    env = {**os.environ, "COMMENTS": json.dumps(comments), "SCRIPT": str(tmp_path / "script.js")}
-    done = subprocess.run(
-        [node, "harness.js"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def test_comment_script_creates_one_comment_then_updates_it_in_place(tmp_path: Path) -> None:
-    [listed, created] = _comment(tmp_path, "## Plan: 1 to create\n", [])
-    assert listed == ["list", 7] and created[:2] == ["create", 7]
-    assert created[2] == f"{MARKER}\n## Plan: 1 to create\n"
-    others = [
-        {"id": 1, "user": {"type": "User"}, "body": f"quoting {MARKER}"},  # a person's comment: never edited
-        {"id": 2, "user": {"type": "Bot"}, "body": "another bot"},
-        {"id": 3, "user": {"type": "Bot"}, "body": created[2]},
-    ]
-    [_, updated] = _comment(tmp_path, "## Plan: no changes\n", others)
-    assert updated == ["update", 3, f"{MARKER}\n## Plan: no changes\n"]
-
-
-def test_comment_script_truncates_to_githubs_limit(tmp_path: Path) -> None:
-    [_, created] = _comment(tmp_path, "x" * 70_000, [])
-    body = created[2]
-    assert len(body) <= 65536 and body.startswith(MARKER) and "Plan truncated" in body
 
 
 def test_pre_commit_entry_passes_the_example_and_blocks_a_broken_declaration(

@@ -106,5 +106,8 @@ def _version(rest: list[str]) -> int:
         return 1
     from reconciler import versions
 
-    print(versions.render(as_json=bool(rest)))
+    try:
+        print(versions.render(as_json=bool(rest)), flush=True)
+    except BrokenPipeError:  # `reconciler --version | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
     return 0

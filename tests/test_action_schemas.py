@@ -68,4 +68,12 @@ def test_the_schemas_do_reject_mistakes() -> None:
     [job] = workflow["jobs"].values()
     job["runs_on"] = job.pop("runs-on")
     assert errors(validator("github-workflow.json"), workflow)
-    assert WORKFLOWS == [REPO / "examples/github/apply.yml", REPO / "examples/github/plan.yml"]
+    assert {REPO / "examples/github/apply.yml", REPO / "examples/github/plan.yml"} <= set(WORKFLOWS)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_example_workflows_are_callers_of_the_action(path: Path) -> None:
+    """reconciler is installed and run by the action, pinned to a release, not by hand."""
+    text = path.read_text()
+    assert re.search(r"uses: example-org/reconciler@v\d+\.\d+\.\d+", text)
+    assert "pip install" not in text and "github-script" not in text

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from pg_support import SUPERUSER_PASSWORD
 from query_support import load_table
-from test_examples_workflows import EXAMPLES, EXPR, MARKER, Runner, load, step, steps
+from test_examples_workflows import ACTION, EXAMPLES, EXPR, Runner, action_env, load, outputs, step
 
 PLAN_QUERY_YML = EXAMPLES / "github" / "plan-query.yml"
 ROWS = [(f"(415) 555-{100 + i:04d}", None, f"N{i}") for i in range(20)] + [("bad", None, None)]
@@ -43,9 +43,8 @@ def test_structure() -> None:
     assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
     assert EXPR.fullmatch(job["env"]["WAREHOUSE_URL"]).group(2) == "WAREHOUSE_URL"  # type: ignore[union-attr]
     assert step(wf, "Validate")["run"].strip() == "reconciler validate --forbid-tracked-sources"
-    assert "reconciler[postgres]" in step(wf, "Install reconciler")["run"]
-    comment = next(s for s in steps(wf) if s.get("uses", "").startswith("actions/github-script"))
-    assert MARKER in comment["with"]["script"]
+    plan = step(wf, "Plan")
+    assert plan["uses"].startswith(f"{ACTION}@") and plan["with"] == {"command": "plan", "extras": "postgres"}
 
 
 def _repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -61,6 +60,7 @@ def _repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     for name in ("summary.md", "output.txt"):
         (tmp_path / name).touch()
     env = {
+        **action_env(tmp_path),
         "PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "NO_COLOR": "1",
@@ -77,12 +77,13 @@ def test_runs_with_the_secret_and_refuses_a_committed_member_file(tmp_path: Path
     work, env = _repo(tmp_path)
     runner = Runner(work, {**env, "WAREHOUSE_URL": pg_url})  # the job-level env, from the secret
     assert runner.run(load(PLAN_QUERY_YML)), {k: v.stdout + v.stderr for k, v in runner.results.items()}
-    assert Path(env["GITHUB_OUTPUT"]).read_text() == "exitcode=2\n"
-    plan = json.loads((work / "plan.json").read_text())
+    assert outputs(env)["exit-code"] == "2" and outputs(env)["changes"] == "true"
+    markdown_path = Path(outputs(env)["plan-markdown"])
+    plan = json.loads(markdown_path.with_name("plan.json").read_text())
     assert plan["inputs"]["sources"] == {} and list(plan["inputs"]["queries"]) == ["vip"]
     assert plan["changes"][0]["members"]["after"] == 20
     everything = "".join(r.stdout + r.stderr for r in runner.results.values())
-    everything += (work / "plan.md").read_text() + (work / "plan.json").read_text()
+    everything += markdown_path.read_text() + markdown_path.with_name("plan.json").read_text()
     assert SUPERUSER_PASSWORD not in everything and pg_url not in everything and "555-01" not in everything
     # a member file committed by mistake fails the Validate step
     (work / "members.csv").write_text("mobile\n(415) 555-0100\n")

@@ -107,12 +107,10 @@ def test_action_inputs_and_outputs() -> None:
     action = load(ACTION_YML)
     assert set(action["inputs"]) == {
         "command", "working-directory", "config", "args", "apply-args", "comment", "github-token",
-        "python-version",
+        "python-version", "extras",
     }
     assert set(action["outputs"]) == {"exit-code", "changes", "plan-markdown"}
     assert action["runs"]["using"] == "composite"
-    install = next(s for s in action["runs"]["steps"] if s.get("name") == "Install reconciler")
-    assert '"$GITHUB_ACTION_PATH"' in install["run"], "installs the action's own checkout (pinned ref)"
     run = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
     for name in ("command", "config", "args", "apply-args", "comment", "github-token"):
         assert run["env"][f"INPUT_{name.upper().replace('-', '_')}"] == f"${{{{ inputs.{name} }}}}"
@@ -229,6 +227,62 @@ class Runner:
         return done
 
 
+@pytest.mark.parametrize(("extras", "target"), [("", ""), ("postgres", "[postgres]")])
+def test_action_install_step_installs_its_own_checkout(tmp_path: Path, extras: str, target: str) -> None:
+    """The install step, run with a recording `python`: a venv under RUNNER_TEMP, pip installs
+    the action's own checkout (the pinned ref) with the extras asked for, on PATH for later steps."""
+    install = next(s for s in load(ACTION_YML)["runs"]["steps"] if s.get("name") == "Install reconciler")
+    bindir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bindir.mkdir()
+    recorder = f'#!/bin/sh\necho "$0 $*" >> "{log}"\n'
+    fake_python = (
+        recorder + 'if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then mkdir -p "$3/bin"; '
+        f"printf '%s' '{recorder}' > \"$3/bin/python\"; chmod +x \"$3/bin/python\"; fi\n"
+    )
+    (bindir / "python").write_text(fake_python)
+    (bindir / "python").chmod(0o755)
+    env = {
+        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+        "RUNNER_TEMP": str(tmp_path / "runner"),
+        "GITHUB_ACTION_PATH": "/actions/example-org/reconciler/v0.2.0",
+        "GITHUB_PATH": str(tmp_path / "path.txt"),
+        "EXTRAS": extras,
+    }
+    assert install["env"] == {"EXTRAS": "${{ inputs.extras }}"}
+    done = Runner(tmp_path, env).run_step(install, env)
+    assert done.returncode == 0, done.stderr
+    venv = tmp_path / "runner" / "reconciler-venv"
+    assert log.read_text().splitlines() == [
+        f"{bindir}/python -m venv {venv}",
+        f"{venv}/bin/python -m pip install --quiet --disable-pip-version-check "
+        f"/actions/example-org/reconciler/v0.2.0{target}",
+        f"{venv}/bin/python -m reconciler --version",
+    ]
+    assert (tmp_path / "path.txt").read_text() == f"{venv}/bin\n"
+
+
+def action_env(tmp_path: Path) -> dict[str, str]:
+    """What the runner gives the action: RUNNER_TEMP (with this checkout's interpreter where the
+    action's install step puts its venv), a pull_request event, and a GitHub API nobody serves."""
+    runner_temp = tmp_path / "runner"
+    venv_python = runner_temp / "reconciler-venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    venv_python.chmod(0o755)
+    (tmp_path / "event.json").write_text(json.dumps({"pull_request": {"number": 7}}))
+    return {
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+        "GITHUB_REPOSITORY": "octo-org/audiences",
+        "GITHUB_API_URL": "http://127.0.0.1:9",  # nothing listens: the comment fails, as on a fork
+    }
+
+
+def outputs(env: dict[str, str]) -> dict[str, str]:
+    """The step outputs written to GITHUB_OUTPUT."""
+    return dict(line.split("=", 1) for line in Path(env["GITHUB_OUTPUT"]).read_text().splitlines())
+
+
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
 
@@ -251,19 +305,10 @@ def repo(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     shim = shim_dir / "reconciler"
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n')
     shim.chmod(0o755)
-    runner_temp = tmp_path / "runner"
-    venv_python = runner_temp / "reconciler-venv" / "bin" / "python"  # where the action installs
-    venv_python.parent.mkdir(parents=True)
-    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    venv_python.chmod(0o755)
-    (tmp_path / "event.json").write_text(json.dumps({"pull_request": {"number": 7}}))
     (tmp_path / "summary.md").touch()
     (tmp_path / "output.txt").touch()
     env = {
-        "RUNNER_TEMP": str(runner_temp),
-        "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
-        "GITHUB_REPOSITORY": "octo-org/audiences",
-        "GITHUB_API_URL": "http://127.0.0.1:9",  # nothing listens: the comment fails, as on a fork
+        **action_env(tmp_path),
         "PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(REPO),
         "HOME": str(tmp_path),
@@ -287,11 +332,11 @@ def test_plan_workflow_runs_against_the_example_project(repo: tuple[Path, dict[s
         "action: Install reconciler",
         "Upload plan",
     ]
-    outputs = dict(line.split("=", 1) for line in Path(env["GITHUB_OUTPUT"]).read_text().splitlines())
-    assert outputs["exit-code"] == "2" and outputs["changes"] == "true"  # empty state: all to create
-    markdown = Path(outputs["plan-markdown"]).read_text()
+    out = outputs(env)
+    assert out["exit-code"] == "2" and out["changes"] == "true"  # empty state: everything to create
+    markdown = Path(out["plan-markdown"]).read_text()
     assert "create" in markdown and len(markdown) < 65536
-    plan_json = Path(outputs["plan-markdown"]).with_name("plan.json")
+    plan_json = Path(out["plan-markdown"]).with_name("plan.json")
     assert json.loads(plan_json.read_text())["summary"]["create"] == 3
     assert markdown in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
     ran = runner.results["Plan"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -91,3 +92,14 @@ def test_without_a_private_helper_the_cli_says_so_and_validates_the_same(tmp_pat
     assert fast.returncode == slow.returncode == 0, slow.stderr
     assert json.loads(slow.stdout) == json.loads(fast.stdout)
     assert json.loads(fast.stdout)["audiences"], "the example has audiences to compare"
+
+
+def test_version_into_a_closed_pipe_is_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reconciler --version | head -1` once head has gone: no traceback, no error at exit."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone: every write raises BrokenPipeError
+    with open(write_end, "w") as broken:
+        monkeypatch.setattr(sys, "stdout", broken)
+        assert main(["--version"]) == 0
+        broken.write("later output goes nowhere\n")
+        broken.flush()  # would raise BrokenPipeError (an error at exit) without the fix

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from pg_support import SUPERUSER_PASSWORD
-from test_examples_workflows import EXAMPLES, EXPR, Runner, _apply_env, _origin_log, load, step, steps
+from test_examples_workflows import EXAMPLES, EXPR, Runner, _apply_env, _origin_log, action_step, load, steps
 from test_examples_workflows import repo as repo  # the fixture: a clone of the example project
 
 from reconciler.emulator import Emulator
@@ -21,12 +21,13 @@ def test_postgres_apply_workflow_structure() -> None:
     assert wf["on"]["push"]["branches"] == ["main"]
     assert wf["concurrency"] == {"group": "reconciler-apply", "cancel-in-progress": False}
     assert wf["permissions"] == {"contents": "read"}, "nothing is pushed: the state is in the database"
-    apply = step(wf, "Apply")
-    assert "reconciler apply --auto-approve --lock-timeout" in apply["run"]
+    apply = action_step(wf)
+    assert apply["with"] == {
+        "command": "apply", "comment": "false", "extras": "postgres", "apply-args": "--lock-timeout 10m"
+    }
     env = {k: EXPR.fullmatch(v).group(2) for k, v in apply["env"].items()}  # type: ignore[union-attr]
     assert env["RECONCILER_STATE_URL"] == "RECONCILER_STATE_URL"
     assert not any("git" in s.get("run", "") for s in steps(wf)), "no state commit"
-    assert "reconciler[postgres]" in step(wf, "Install reconciler")["run"]
 
 
 @pytest.mark.slow
@@ -45,7 +46,7 @@ def test_postgres_apply_workflow_applies_and_commits_nothing(
         for _ in range(2):  # the second run finds no changes
             runner = Runner(work, {**env, **urls}, secrets)
             assert runner.run(load(APPLY_PG_YML)), {k: v.stdout + v.stderr for k, v in runner.results.items()}
-        assert "No changes" in runner.results["Apply"].stdout
+        assert "no changes: nothing to apply" in runner.results["Apply"].stdout
         assert len(emu.audiences("commbox")) == len(emu.audiences("whop")) == 1
     assert _origin_log(work) == before and not (work / "state").exists()
     summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()

@@ -110,6 +110,8 @@ def run(inputs: Inputs, env: Mapping[str, str]) -> Outcome:
     if inputs.command == "apply" and code == 2:
         applied = _reconciler(["apply", str(plan_json), "-c", inputs.config, *inputs.apply_args], env)
         code, log = applied.returncode, applied.stdout
+    elif inputs.command == "apply" and code == 0:
+        print("reconciler: no changes: nothing to apply", flush=True)
     error = planned.stderr if planned.returncode not in (0, 2) else ""
     return Outcome(code, planned.returncode == 2, plan_md, error, log)
 

@@ -7,20 +7,12 @@ Kept outside the executor package so that `plan` does not import the provider cl
 from __future__ import annotations
 
 import os
-from types import TracebackType
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import ProgressColumn, Task, TaskID, TimeRemainingColumn
 from rich.text import Text
+
+from reconciler.progressbar import LiveBar
 
 
 class _RowsColumn(ProgressColumn):
@@ -37,33 +29,13 @@ def scan_progress_wanted(console: Console) -> bool:
     return console.is_terminal and not os.environ.get("CI")
 
 
-class ScanProgress:
+class ScanProgress(LiveBar):
     """The planning engine's `ScanReporter` on a console. Sources scanned together on the process
     pool share one line. Use as a context manager around the scans; not thread-safe."""
 
     def __init__(self, console: Console, *, live: bool | None = None) -> None:
-        self._bar: Progress | None = None
-        if scan_progress_wanted(console) if live is None else live:
-            self._bar = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                _RowsColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
-
-    def __enter__(self) -> ScanProgress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        shown = scan_progress_wanted(console) if live is None else live
+        super().__init__(console, shown, _RowsColumn(), TimeRemainingColumn())
 
     @property
     def active(self) -> bool:

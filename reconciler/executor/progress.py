@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import threading
-from types import TracebackType
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import DownloadColumn, TaskID, TimeElapsedColumn
 
 from reconciler.executor.report import Outcome, Status
 from reconciler.planning.plan import Change
+from reconciler.progressbar import LiveBar
 
 _MARKS = {Status.SUCCEEDED: "done", Status.FAILED: "FAILED", Status.NOT_ATTEMPTED: "not attempted"}
 
@@ -28,7 +20,7 @@ def describe(change: Change) -> str:
     return f"{change.action.value} {change.address} ({change.provider}{how})"
 
 
-class ConsoleReporter:
+class ConsoleReporter(LiveBar):
     """Thread-safe progress reporter. Use as a context manager around the run."""
 
     def __init__(self, console: Console, *, live: bool | None = None) -> None:
@@ -37,28 +29,7 @@ class ConsoleReporter:
         self._lock = threading.Lock()
         self._tasks: dict[str, TaskID] = {}
         self._steps: dict[str, int] = {}  # plain mode: last reported quarter of an upload
-        self._bar: Progress | None = None
-        if self._live:
-            self._bar = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-
-    def __enter__(self) -> ConsoleReporter:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+        super().__init__(console, self._live, DownloadColumn(), TimeElapsedColumn())
 
     def started(self, change: Change) -> None:
         with self._lock:

@@ -1,0 +1,37 @@
+"""A transient rich progress display shown only when wanted, shared by apply's and scans' progress."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn
+
+
+class LiveBar:
+    """Owns a transient `Progress` (spinner, description, bar, then `columns`) when `shown`;
+    nothing at all otherwise. Use as a context manager around the work it reports."""
+
+    def __init__(self, console: Console, shown: bool, *columns: ProgressColumn) -> None:
+        self._bar: Progress | None = None
+        if shown:
+            self._bar = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                *columns,
+                console=console,
+                transient=True,
+            )
+
+    def __enter__(self) -> Self:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -13,9 +13,15 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # Property tests judge results, not speed: on a loaded 2-core CI machine a slow example is not a
-# failure, so no per-example deadline and no too-slow health check.
+# failure, so no per-example deadline and no too-slow health check. Tests that take `tmp_path` or a
+# server fixture use it deliberately across examples (each example makes its own subdirectory or
+# resets the server). A test's own `@settings` must not pass `suppress_health_check`: that would
+# replace this list and bring the load-dependent check back.
 settings.register_profile(
-    "reconciler", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+    "reconciler",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    print_blob=True,
 )
 settings.load_profile("reconciler")
 

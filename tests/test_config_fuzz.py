@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.config.load import load_declaration
@@ -71,7 +71,7 @@ def _load(data: bytes) -> Declaration | None:
         return None
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(st.text(max_size=400))
 def test_arbitrary_text(text: str) -> None:
     _load(text.encode("utf-8", "surrogatepass"))
@@ -83,7 +83,7 @@ def test_arbitrary_bytes(data: bytes) -> None:
     _load(data)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100)
 @given(_documents)
 def test_documents_shaped_like_declarations(document: dict[str, object]) -> None:
     _load(yaml.safe_dump(document, allow_unicode=True).encode("utf-8"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from emulator_support import auth
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from reconciler.cli import main
@@ -202,7 +202,7 @@ names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
 field_values = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60)
 @given(
     boundary=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=8, max_size=40),
     fields=st.dictionaries(names, field_values, max_size=4),
@@ -230,7 +230,7 @@ def test_multipart_round_trips(
     assert all(p.size == len(files[k]) for k, p in form.files.items())
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80)
 @given(garbage=st.binary(max_size=600))
 def test_multipart_garbage_is_a_400_never_a_crash(tmp_path: Path, garbage: bytes) -> None:
     body = b"--b\r\n" + garbage

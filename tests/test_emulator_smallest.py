@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 from emulator_support import auth, csv_bytes
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.emulator import Emulator
@@ -252,7 +252,7 @@ def test_hooks(emu: Emulator, c: httpx.Client) -> None:
     assert c.get(f"{emu.base_urls['smallest']}/audience", headers=headers).json()["data"] == []
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15)
 @given(
     numbers=st.sets(st.integers(min_value=0, max_value=9_999_999), min_size=1, max_size=60),
     page_size=st.integers(min_value=1, max_value=25),

@@ -154,19 +154,34 @@ def test_pooled_scans_equal_sequential_scans(tmp_path: Path) -> None:
             one.members.digest(), one.sha256, one.rows_read, one.invalid, one.issues)
 
 
-def test_pooled_scan_errors_arrive_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reconciler.errors import Problem, SourceError
-    from reconciler.planning import engine
-    from reconciler.sources.members import SourceScan
+def test_pooled_scan_errors_arrive_whole(tmp_path: Path) -> None:
+    """A source that fails in a pool worker fails the scan with its located problem intact."""
+    from reconciler.errors import SourceError
+    from reconciler.planning.engine import scan_sources
 
-    real = engine.scan_source
-
-    def failing(audience: AudienceSpec, key: bytes, **kwargs: int) -> SourceScan:
-        if audience.key == "a7":
-            raise SourceError("cannot read", problems=[Problem("s7.csv", 3, 0, "bad bytes")])
-        return real(audience, key, **kwargs)
-
-    monkeypatch.setattr(engine, "scan_source", failing)
+    specs = many_specs(tmp_path)
+    (tmp_path / "s7.csv").write_text('Mobile,First\n+14155550100,Ann\n"+14155550101,Bob\n', encoding="utf-8")
     with pytest.raises(SourceError) as err:
-        engine.scan_sources(many_specs(tmp_path), b"k" * 32)
-    assert str(err.value) == "cannot read\n  s7.csv:3: bad bytes"
+        scan_sources(specs, b"k" * 32)
+    assert [(p.file, p.line) for p in err.value.problems] == [("s7.csv", 3)]
+    assert "never closed" in str(err.value)
+
+
+def test_pooled_scans_do_not_fork_a_threaded_process(tmp_path: Path) -> None:
+    """With another thread alive (a progress display, a test server) the pool starts its workers
+    without fork, which can hang on a lock the other thread held, and still scans every source."""
+    import threading
+
+    from reconciler.planning.engine import scan_sources
+    from reconciler.sources.parallel import start_method
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert start_method() != "fork"
+        pooled = scan_sources(many_specs(tmp_path), b"k" * 32)
+    finally:
+        stop.set()
+        other.join()
+    assert [pooled[f"a{n}"].member_count for n in range(10)] == [n + 1 for n in range(10)]

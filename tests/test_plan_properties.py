@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from planhelpers import apply_project, phone, write_csv, write_project
 
 from reconciler.planning.engine import PlanOptions, load_project, make_plan
 from reconciler.planning.plan import Action, Plan
 
-PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(max_examples=25)
 ids = st.sets(st.integers(min_value=0, max_value=999), min_size=0, max_size=40)
 
 

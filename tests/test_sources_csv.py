@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sources_support import KEY, make_spec, write_csv
 
@@ -146,7 +146,7 @@ def test_nul_bytes_are_a_source_error_or_read(tmp_path: Path) -> None:
         assert scan.invalid == {"invalid_phone": 1}
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200)
 @given(data=st.binary(max_size=400), header=st.booleans(), delimiter=st.sampled_from([None, ",", ";"]))
 def test_fuzz_arbitrary_bytes_only_raise_source_error(
     tmp_path: Path, data: bytes, header: bool, delimiter: str | None

@@ -10,7 +10,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pg_support import SUPERUSER_PASSWORD, PgCluster
 from query_support import csv_spec, load_table, query_spec, write_csv
@@ -119,7 +119,7 @@ def test_null_is_an_empty_cell_and_numbers_in_a_phone_column_are_numeric_cells(p
     assert "14155550101" not in repr(scan.issues)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60)
 @given(
     value=st.one_of(
         st.integers(min_value=-(2**31), max_value=2**31 - 1).map(lambda v: (v, "integer")),

@@ -10,7 +10,7 @@ from collections.abc import Generator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sources_support import KEY, make_spec, write_csv
 
@@ -127,7 +127,7 @@ def _digest(tmp_path: Path, rows: list[list[str]], name: str) -> str:
     return scan_source(spec, KEY).members.digest()
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40)
 @given(people=st.lists(PERSON, min_size=1, max_size=25, unique_by=lambda p: p[0]), seed=st.integers(0, 10**6))
 def test_digest_ignores_order_formatting_and_email_case(
     tmp_path: Path, people: list[tuple[int, str]], seed: int
@@ -140,7 +140,7 @@ def test_digest_ignores_order_formatting_and_email_case(
     assert _digest(tmp_path, base, "a.csv") == _digest(tmp_path, variant, "b.csv")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40)
 @given(
     people=st.lists(PERSON, min_size=2, max_size=25, unique_by=lambda p: p[0]),
     which=st.integers(0, 10**6),

@@ -9,7 +9,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sources_support import KEY, make_spec
 
@@ -108,7 +108,7 @@ def _valid_xlsx_bytes() -> bytes:
 VALID = _valid_xlsx_bytes()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60)
 @given(data=st.binary(max_size=300))
 def test_fuzz_arbitrary_bytes(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "fuzz.xlsx"
@@ -117,7 +117,7 @@ def test_fuzz_arbitrary_bytes(tmp_path: Path, data: bytes) -> None:
         scan_source(make_spec(path), KEY)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60)
 @given(offset=st.integers(0, len(VALID) - 1), junk=st.binary(min_size=1, max_size=64))
 def test_fuzz_damaged_workbook(tmp_path: Path, offset: int, junk: bytes) -> None:
     path = tmp_path / "damaged.xlsx"

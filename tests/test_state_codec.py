@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import StateError
@@ -130,7 +130,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@settings(max_examples=150)
 @given(data=st.binary(max_size=300))
 def test_any_bytes_load_or_fail_cleanly(tmp_path: Path, data: bytes) -> None:
     directory = tmp_path / "fuzz"
@@ -140,7 +140,7 @@ def test_any_bytes_load_or_fail_cleanly(tmp_path: Path, data: bytes) -> None:
         StateStore(directory).load()
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@settings(max_examples=200)
 @given(
     path=st.lists(
         st.sampled_from(["audiences", "vip", "intents", 0, "serial", "name", "details"]), max_size=3

@@ -33,6 +33,7 @@ from reconciler.planning.plan import Inputs, Plan
 from reconciler.planning.reuse import Reuse, Unchanged, find_unchanged, still_unchanged
 from reconciler.safetext import printable
 from reconciler.sources.members import SourceScan
+from reconciler.sources.parallel import start_method
 from reconciler.sources.scan import scan_source
 from reconciler.state.backend import StateBackend
 from reconciler.state.store import FINGERPRINT_KEY_ENV, State, StateStore
@@ -157,11 +158,13 @@ def scan_sources(
     small = [s for s in specs if _source_size(s) < SMALL_SOURCE_BYTES]
     cpus = os.cpu_count() or 1
     scans: dict[str, SourceScan] = {}
-    if len(small) >= POOL_MIN_SOURCES and cpus > 1 and "fork" in multiprocessing.get_all_start_methods():
+    if len(small) >= POOL_MIN_SOURCES and cpus > 1:
+        # Start the pool before the progress display's thread: forking a threaded process can hang.
+        pool = multiprocessing.get_context(start_method()).Pool(min(cpus, 4))
         total = sum(estimated_rows(s) or 0 for s in small) if shown else None
         task = progress.start(f"{len(small):,} small sources", total) if progress is not None else None
         rows = 0
-        with multiprocessing.get_context("fork").Pool(min(cpus, 4)) as pool:
+        with pool:
             jobs = [(s, key, facts.get(s.key)) for s in small]
             for spec, result in zip(small, pool.imap(_scan_one, jobs, chunksize=8), strict=True):
                 if isinstance(result, ReconcilerError):

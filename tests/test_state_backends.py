@@ -196,3 +196,45 @@ def test_postgres_member_set_is_verified_on_read(pg_url: str) -> None:
             store.members(store.load().audiences["vip"])
     finally:
         store.close()
+
+
+def test_a_holder_not_recorded_yet_is_waited_for_and_never_misnamed(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Between taking the advisory lock and recording itself, a holder has no row (or the row of
+    the finished run before it): a blocked run waits a moment for the record and never names the
+    previous holder as the current one."""
+    import psycopg
+
+    from reconciler.state import pglock
+
+    store = open_store("postgres", tmp_path, request)
+    store.save(store.load())
+    with store.lock("apply") as previous:
+        pass  # leaves no row: release forgets it; write a stale one as a killed run would leave
+    url = request.getfixturevalue("pg_url")
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder_pid = holder.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (pglock.NAMESPACE, pglock.workspace_key("default")))
+        holder.execute(
+            "INSERT INTO reconciler_lock (workspace, lock_id, username, host, pid, command, since, backend_pid) "
+            "VALUES ('default', %s, 'old', 'gone', 1, 'apply', now(), 1)", (previous.id,))
+        began = time.monotonic()
+        with pytest.raises(LockError) as unrecorded, store.lock("plan"):
+            pass
+        assert "has not recorded itself yet" in str(unrecorded.value)
+        assert previous.id not in str(unrecorded.value) and time.monotonic() - began >= 1.5
+
+        def record_soon() -> None:
+            time.sleep(0.3)
+            holder.execute("UPDATE reconciler_lock SET lock_id = 'the-new-one', backend_pid = %s", (holder_pid,))
+
+        recorder = threading.Thread(target=record_soon)
+        recorder.start()
+        try:
+            with pytest.raises(LockError) as named, store.lock("plan"):
+                pass
+        finally:
+            recorder.join()
+        assert "the-new-one" in str(named.value)
+    store.close()

@@ -26,6 +26,7 @@ from reconciler.state.lock import LockInfo, LockStatus
 NAMESPACE = 0x7265636F  # "reco": first key of every advisory lock this tool takes
 SCHEMA_KEY = 0  # second key of the lock serialising schema creation and migration
 _POLL_SECONDS = 0.2
+_RECORD_GRACE_SECONDS = 2.0  # how long a live holder may take to record itself
 
 _LIVE_HOLDERS = """
     SELECT pid FROM pg_locks
@@ -125,8 +126,14 @@ def _acquire(
         while not conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (NAMESPACE, key)).fetchone()[0]:
             waited = time.monotonic() - began
             if waited >= timeout:
-                raise LockError(_held_message(location, status(conn, workspace), round(waited, 1)))
-            time.sleep(min(_POLL_SECONDS, max(timeout - waited, 0.01)))
+                # A holder records itself just after taking the lock: give it a moment to, so that
+                # the message names it (and never the previous, finished holder).
+                found = status(conn, workspace)
+                recorded = found is not None and found.info is not None and found.live
+                if recorded or waited >= timeout + _RECORD_GRACE_SECONDS:
+                    shown = round(waited, 1) if timeout > 0 else 0.0
+                    raise LockError(_held_message(location, found if recorded else None, shown))
+            time.sleep(min(_POLL_SECONDS, max(timeout - waited, 0.02)))
         backend_pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
         previous = holder_row(conn, workspace)
         who = f"{_user()}@{socket.gethostname()} pid {os.getpid()}"

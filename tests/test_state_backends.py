@@ -217,8 +217,8 @@ def test_a_holder_not_recorded_yet_is_waited_for_and_never_misnamed(
         holder_pid = holder.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
         holder.execute("SELECT pg_advisory_lock(%s, %s)", (pglock.NAMESPACE, pglock.workspace_key("default")))
         holder.execute(
-            "INSERT INTO reconciler_lock (workspace, lock_id, username, host, pid, command, since, backend_pid) "
-            "VALUES ('default', %s, 'old', 'gone', 1, 'apply', now(), 1)", (previous.id,))
+            "INSERT INTO reconciler_lock (workspace, lock_id, username, host, pid, command, since, "
+            "backend_pid) VALUES ('default', %s, 'old', 'gone', 1, 'apply', now(), 1)", (previous.id,))
         began = time.monotonic()
         with pytest.raises(LockError) as unrecorded, store.lock("plan"):
             pass
@@ -227,7 +227,8 @@ def test_a_holder_not_recorded_yet_is_waited_for_and_never_misnamed(
 
         def record_soon() -> None:
             time.sleep(0.3)
-            holder.execute("UPDATE reconciler_lock SET lock_id = 'the-new-one', backend_pid = %s", (holder_pid,))
+            holder.execute("UPDATE reconciler_lock SET lock_id = 'the-new-one', backend_pid = %s",
+                           (holder_pid,))
 
         recorder = threading.Thread(target=record_soon)
         recorder.start()

@@ -144,6 +144,10 @@ def test_symbolic_link_loops_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "data/people.csv").symlink_to("loop.csv")
     (tmp_path / "data/loop.csv").symlink_to("people.csv")
     fails(config, "audiences.yaml:10:", "symbolic link loop")
+    looped = write_project(tmp_path / "dir-loop", source="inner/people.csv")  # the directory loops
+    (looped.parent / "inner").symlink_to("outer")
+    (looped.parent / "outer").symlink_to("inner")
+    fails(looped, "audiences.yaml:10:", "symbolic link loop")
     (tmp_path / "c1.yaml").symlink_to("c2.yaml")
     (tmp_path / "c2.yaml").symlink_to("c1.yaml")
     fails(tmp_path / "c1.yaml", "c1.yaml", "symbolic links")

@@ -58,9 +58,21 @@ class SourcePaths:
 
     def __init__(self) -> None:
         self._dirs: dict[Path, Path] = {}
+        self._dir_problems: dict[Path, str | None] = {}
         self._paths: dict[tuple[Path, str], Path] = {}
 
+    def unresolvable(self, base_dir: Path, written: str) -> str | None:
+        """Why the source `written` cannot be resolved (a symbolic link loop), or None."""
+        joined = base_dir / written
+        if joined.parent not in self._dir_problems:
+            self._dir_problems[joined.parent] = unresolvable(joined.parent)
+        problem = self._dir_problems[joined.parent]
+        if problem is None and (joined.name in ("", ".", "..") or joined.is_symlink()):
+            problem = unresolvable(joined)
+        return problem
+
     def resolve(self, base_dir: Path, written: str) -> Path:
+        """The resolved path of the source `written` (relative to `base_dir`)."""
         found = self._paths.get((base_dir, written))
         if found is None:
             joined = base_dir / written
@@ -107,7 +119,7 @@ class _Checker:
 
     def reported(self, path: PathKey) -> bool:
         """True when the schema already reported `path` or one of its ancestors."""
-        return any(path[:end] in self.bad for end in range(1, len(path) + 1))
+        return bool(self.bad) and any(path[:end] in self.bad for end in range(1, len(path) + 1))
 
     def get(self, path: PathKey, kind: type[T]) -> T | None:
         """The value at `path` when present, of `kind`, and not already reported by the schema."""
@@ -262,7 +274,7 @@ class _Checker:
                 kind = "Excel (.xlsx)" if option == "sheet" else "CSV/text"
                 self.report((*base, option), f"'{option}' applies only to {kind} sources; remove it",
                             at_key=True)
-        loop = unresolvable(self.base_dir / written)
+        loop = self.paths.unresolvable(self.base_dir, written)
         if loop:
             self.report(where, f"source '{written}' cannot be opened: {loop}; fix the path or the link")
             return

@@ -195,11 +195,26 @@ def decode(data: bytes, file: str) -> str:
         raise ConfigError(f"{file} cannot be read", problems=[problem]) from None
 
 
+_last: tuple[str, str, YamlDocument] | None = None  # (file, text, document) of the last parse
+
+
 def load_yaml(text: str, file: str) -> YamlDocument:
     """Parse one YAML document with marks.
 
     Syntax errors raise ConfigError (located); mistakes that still leave a usable document
-    (duplicate keys, unsupported tags, unreadable scalars) are listed in `problems`."""
+    (duplicate keys, unsupported tags, unreadable scalars) are listed in `problems`. The last
+    document parsed is kept and returned again for the same file and text (a command reads the
+    declaration's `state:` section, then the whole declaration: one parse); callers must not
+    modify it."""
+    global _last
+    if _last is not None and _last[0] == file and _last[1] == text:
+        return _last[2]
+    doc = _parse(text, file)
+    _last = (file, text, doc)
+    return doc
+
+
+def _parse(text: str, file: str) -> YamlDocument:
     try:
         loader = _Loader(text)
     except yaml.reader.ReaderError as exc:

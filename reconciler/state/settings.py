@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from reconciler.config.yamlload import decode, load_yaml
 from reconciler.errors import ConfigError, Problem, StateError
 from reconciler.paths import resolve
 from reconciler.state.backend import StateBackend
@@ -43,35 +42,31 @@ class StateSettings:
     origin: str = ""
 
 
-def _line_of(text: str) -> int:
-    match = _SECTION.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else 0
-
-
 def read_settings(config: Path) -> StateSettings:
     """The `state:` section of the declaration at `config` (defaults when it has none or cannot be
     read); ConfigError naming file and line when the section itself is wrong."""
+    file = str(config)
     try:
-        text = config.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = config.read_bytes()
+    except OSError:
         return StateSettings()  # the commands that need the declaration report it themselves
-    line = _line_of(text)
     try:
-        # libyaml when the installed PyYAML has it: this whole-file read runs on every command,
-        # and the pure-Python parser costs about 0.5 s on a 1,000-audience declaration.
-        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
-        if line:
-            raise ConfigError(
-                "cannot read the state section: the declaration is not valid YAML "
-                "(`reconciler validate` shows where)",
-                problems=[Problem(str(config), line, 1, "state: section not readable")],
-            ) from None
-        return StateSettings()
-    raw = document.get("state") if isinstance(document, dict) else None
+        doc = load_yaml(decode(data, file), file)  # the parse that loading the declaration reuses
+    except ConfigError:
+        text = data.decode("utf-8", "replace")
+        match = _SECTION.search(text)
+        if match is None:
+            return StateSettings()
+        line = text.count("\n", 0, match.start()) + 1
+        raise ConfigError(
+            "cannot read the state section: the declaration is not valid YAML "
+            "(`reconciler validate` shows where)",
+            problems=[Problem(file, line, 1, "state: section not readable")],
+        ) from None
+    raw = doc.data.get("state") if isinstance(doc.data, dict) else None
     if raw is None:
         return StateSettings()
-    return _settings(raw, str(config), line)
+    return _settings(raw, file, doc.key_where(("state",)).line)
 
 
 def _settings(raw: Any, file: str, line: int) -> StateSettings:

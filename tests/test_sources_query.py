@@ -205,6 +205,19 @@ def test_missing_columns_name_their_declaration_lines() -> None:
     assert lines[1].startswith("audiences.yaml:12:7: column 'mail' (columns.email")
 
 
+def test_a_mapped_column_returned_twice_is_an_error(warehouse: str) -> None:
+    """A join returning two columns of one name: which one holds the phone is not clear, so
+    reading either would be a guess. An unmapped repeated name is harmless."""
+    spec = query_spec("SELECT mobile, email, first_name, tier AS mobile FROM customers", COLUMNS)
+    with pytest.raises(SourceError) as caught:
+        scan_source(spec, KEY)
+    assert [p.line for p in caught.value.problems] == [10]
+    assert "returns column 'mobile' (columns.phone of audience 'vip') 2 times" in str(caught.value)
+    repeated = "SELECT mobile, email, first_name, 1 AS x, 2 AS x FROM customers"
+    fine = scan_source(query_spec(repeated, COLUMNS), KEY)
+    assert fine.members.digest() == scan_source(query_spec(QUERY, COLUMNS), KEY).members.digest()
+
+
 BAD_QUERIES = {
     "syntax": ("SELEC mobile FROM customers", 'syntax error at or near "SELEC"'),
     "missing table": ("SELECT mobile, email, first_name FROM nowhere", 'relation "nowhere" does not exist'),

@@ -222,11 +222,9 @@ def query_column_indexes(
     spec: AudienceSpec, header: list[str], fields: Sequence[str]
 ) -> tuple[int | None, ...]:
     """Index in the result of each of `fields` (None when unmapped); SourceError naming the
-    declaration line of each mapped column the query does not return."""
+    declaration line of each mapped column the query does not return, or returns more than once."""
     import difflib
 
-    source = spec.source
-    assert isinstance(source, QuerySpec)
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
         positions.setdefault(name, index)
@@ -237,16 +235,34 @@ def query_column_indexes(
         for field, column in missing:
             close = difflib.get_close_matches(column, header, n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            at = source.column_locations.get(field) or source.location or spec.location
-            detail = (
+            problems.append(_column_problem(spec, field, (
                 f"column '{column}' (columns.{field} of audience '{spec.key}') is not a result column "
                 f"of its query{hint}; the query returns: {listing}"
-            )
-            problems.append(Problem(at.file, at.line, at.col, detail) if at else Problem("", 0, 0, detail))
+            )))
         raise SourceError(
             f"audience '{spec.key}': its columns name columns its query does not return", problems=problems
         )
+    twice = [(f, c) for f, c in spec.columns.items() if header.count(c) > 1]
+    if twice:
+        problems = [
+            _column_problem(spec, field, (
+                f"the query returns column '{column}' (columns.{field} of audience '{spec.key}') "
+                f"{header.count(column)} times: give each an alias (AS) so the column to read is clear"
+            ))
+            for field, column in twice
+        ]
+        raise SourceError(
+            f"audience '{spec.key}': its query returns a mapped column more than once", problems=problems
+        )
     return tuple(positions[spec.columns[f]] if f in spec.columns else None for f in fields)
+
+
+def _column_problem(spec: AudienceSpec, field: str, detail: str) -> Problem:
+    """`detail` located at the declaration line mapping `field` (else the source's, the audience's)."""
+    source = spec.source
+    assert isinstance(source, QuerySpec)
+    at = source.column_locations.get(field) or source.location or spec.location
+    return Problem(at.file, at.line, at.col, detail) if at else Problem("", 0, 0, detail)
 
 
 def row_hash(values: tuple[str | None, ...]) -> int:

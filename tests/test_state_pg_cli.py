@@ -180,3 +180,34 @@ def test_missing_url_and_missing_driver_say_what_to_do(
     monkeypatch.setitem(__import__("sys").modules, "psycopg", None)
     no_driver = run("plan", *project.args())
     assert no_driver.code == 1 and "pip install 'reconciler[postgres]'" in no_driver.err
+
+
+def test_a_read_only_role_can_plan_but_not_apply(
+    project: Project, pg_cluster: PgCluster, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pull-request CI may hold a role that can only read the state: plan, show and list work
+    with it (they create and lock nothing), and apply fails with one clear message."""
+    assert run("apply", "--auto-approve", *project.args()).code == 0
+    database = pg_url.rsplit("/", 1)[1]
+    role = f"reader_{database}"
+    for statement in (
+        f"CREATE ROLE {role} LOGIN PASSWORD '{SUPERUSER_PASSWORD}'",
+        f"GRANT CONNECT ON DATABASE {database} TO {role}",
+    ):
+        pg_cluster.sql(statement)
+    for statement in (
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+    ):
+        pg_cluster.sql(statement, database)
+    monkeypatch.setenv("RECONCILER_STATE_URL", pg_cluster.url(database, user=role))
+    args = project.args()
+    assert run("plan", "--detailed-exitcode", *args).code == 0
+    assert "vip" in run("state", "list", *args).out
+    assert run("state", "show", "vip", *args).code == 0 and run("state", "history", *args).code == 0
+    project.rows["vip.csv"].append(person(40))
+    project.write()
+    assert run("plan", "--detailed-exitcode", *args).code == 2
+    refused = run("apply", "--auto-approve", *args)
+    assert refused.code == 1 and refused.err.startswith("Error: ") and "permission denied" in refused.err

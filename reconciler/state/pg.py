@@ -72,20 +72,36 @@ _INSERT_STATE = (
 
 
 def ensure_schema(conn: Any) -> None:
-    """Create or migrate the tables (one process at a time); StateError for a newer schema."""
+    """Create or migrate the tables (one process at a time); StateError for a newer schema. A
+    schema already current is only read, so a role that may only read the state can plan."""
+    current = _schema_version(conn)
+    if current is not None and current >= SCHEMA_VERSION:
+        _refuse_newer(current)
+        return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (pglock.NAMESPACE, pglock.SCHEMA_KEY))
         conn.execute("CREATE TABLE IF NOT EXISTS reconciler_schema (version integer NOT NULL)")
         current = conn.execute("SELECT coalesce(max(version), 0) FROM reconciler_schema").fetchone()[0]
-        if current > SCHEMA_VERSION:
-            raise StateError(
-                f"the state database has schema version {current}, written by a newer reconciler "
-                f"(this one knows {SCHEMA_VERSION}): upgrade reconciler"
-            )
+        _refuse_newer(current)
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("INSERT INTO reconciler_schema (version) VALUES (%s)", (version,))
+
+
+def _schema_version(conn: Any) -> int | None:
+    """The schema version the database holds; None when it has no reconciler tables yet."""
+    if conn.execute("SELECT to_regclass('reconciler_schema') IS NULL").fetchone()[0]:
+        return None
+    return int(conn.execute("SELECT coalesce(max(version), 0) FROM reconciler_schema").fetchone()[0])
+
+
+def _refuse_newer(current: int) -> None:
+    if current > SCHEMA_VERSION:
+        raise StateError(
+            f"the state database has schema version {current}, written by a newer reconciler "
+            f"(this one knows {SCHEMA_VERSION}): upgrade reconciler"
+        )
 
 
 class PostgresStore:

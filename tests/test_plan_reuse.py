@@ -351,3 +351,41 @@ def test_apply_reads_only_the_sources_of_changing_audiences(
     assert set(reads.opened) == {"callers.csv"}  # (the upload is rendered from it too)
     assert "1 succeeded, 0 failed" in result.out
     assert cli("plan", "--detailed-exitcode", *project.args()).code == 0
+
+
+def test_apply_records_reuse_facts_of_noop_audiences_read_in_full(
+    tmp_path: Path, emulator: Emulator, reads: Reads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a `phonenumbers` upgrade (or state from before 0.2.0) every source is parsed; the
+    next apply records how the unchanged ones were read, so later plans skip them again without
+    any provider call."""
+    project = make_project(tmp_path)
+    assert cli("apply", "--auto-approve", *project.args()).code == 0
+    monkeypatch.setattr(records.phonenumbers, "__version__", "99.0.0")
+    before = project.state_doc()
+    reads.scanned.clear()
+    noop = cli("apply", "--auto-approve", *project.args())
+    assert noop.code == 0 and "No changes" in noop.out
+    assert "Recorded how the sources of 3 unchanged audiences were read" in noop.err
+    assert len(reads.scanned) == 3
+    after = project.state_doc()
+    assert after["serial"] == before["serial"] + 1
+    for key, entry in after["audiences"].items():  # only the normaliser digest moved
+        assert entry["normaliser_digest"] != before["audiences"][key]["normaliser_digest"]
+        assert {**entry, "normaliser_digest": ""} == {**before["audiences"][key], "normaliser_digest": ""}
+    reads.scanned.clear()
+    assert cli("plan", "--detailed-exitcode", *project.args()).code == 0
+    assert reads.scanned == Counter()
+    again = cli("apply", "--auto-approve", *project.args())
+    assert again.code == 0 and "Recorded" not in again.err
+    assert project.state_doc()["serial"] == after["serial"]
+    # with a change elsewhere: the change is applied and the other two are recorded
+    monkeypatch.setattr(records.phonenumbers, "__version__", "100.0.0")
+    project.rows["callers.csv"] = project.rows["callers.csv"][:-1]
+    project.write()
+    mixed = cli("apply", "--auto-approve", *project.args())
+    assert mixed.code == 0 and "1 succeeded, 0 failed" in mixed.out
+    assert "Recorded how the sources of 2 unchanged audiences were read" in mixed.err
+    reads.scanned.clear()
+    assert cli("plan", "--detailed-exitcode", *project.args()).code == 0
+    assert reads.scanned == Counter()

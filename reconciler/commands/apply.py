@@ -55,6 +55,7 @@ from reconciler.planning.engine import (
 )
 from reconciler.planning.plan import Action, Plan
 from reconciler.planning.planfile import load_plan
+from reconciler.planning.reuse import backfilled_entries
 from reconciler.planning.verify import verify_saved_plan
 from reconciler.providers.base import Endpoint
 from reconciler.safetext import printable
@@ -204,6 +205,7 @@ def _apply(
             if saved is not None:
                 _check_still_current(plan, settled)
             if not plan.has_changes:
+                _backfill(journal, project, plan)
                 sys.stdout.write("No changes. The providers match the declaration.\n")
                 return 0
             if saved is not None:
@@ -230,10 +232,23 @@ def _apply(
                     reporter=reporter,
                     blocked=settled.failed,
                 )
+            if not report.interrupted:
+                _backfill(journal, project, plan)
     _print_report(report)
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 1 if report.failed else 0
+
+
+def _backfill(journal: Journal, project: Project, plan: Plan) -> None:
+    """Record, for the no-op audiences whose sources this run read in full, what the next plan
+    needs to skip them (state written before 0.2.0, or under another normaliser)."""
+    noops = [c.address for c in plan.changes if c.action is Action.NOOP]
+    entries = backfilled_entries(project.declaration, journal.state, project.scans, noops, project.key)
+    journal.record(entries)
+    if entries:
+        count = f"{len(entries)} unchanged audience" + ("s" if len(entries) != 1 else "")
+        sys.stderr.write(f"Recorded how the sources of {count} were read: the next plan skips them.\n")
 
 
 def _misfit(name: str, exc: UsageError) -> PlanError:

@@ -9,7 +9,7 @@ intent's settlement.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,14 @@ class Journal:
             added = [self._add(spec) for spec in follow_ups]
             self._save({key: members} if members is not None and entry is not None else None)
         return added
+
+    def record(self, entries: Mapping[str, AudienceState]) -> None:
+        """Replace the audience entries `entries` (same members) in one save; nothing when empty."""
+        if not entries:
+            return
+        with self._lock:
+            self._state.audiences.update(entries)
+            self._save(None)
 
     def drop(self, intent: Intent) -> None:
         """Settle `intent` without changing any audience."""

@@ -14,12 +14,14 @@ applied. Query sources, whose rows live elsewhere, are always read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.config.model import AudienceSpec, Declaration, SourceSpec
-from reconciler.planning.records import normaliser_digest, provider_settings, settings_digest
+from reconciler.planning.records import normaliser_digest, provider_settings, recorded_rows, settings_digest
+from reconciler.sources.members import SourceScan
 from reconciler.sources.ranges import file_facts
 from reconciler.state.store import AudienceState, State
 
@@ -112,4 +114,31 @@ def find_unchanged(
             result.unchanged[spec.key] = Unchanged(spec, facts[0], dict(entry.rows), entry_facts(entry))
         else:
             result.facts[spec.key] = facts
+    return result
+
+
+def backfilled_entries(
+    declaration: Declaration, state: State, scans: Mapping[str, SourceScan], keys: Iterable[str], key: bytes
+) -> dict[str, AudienceState]:
+    """State entries for the no-op audiences `keys` whose sources were read in full and found as
+    applied, but whose entry lacks the facts a plan needs to skip them next time (recorded before
+    this version, or under another normaliser, e.g. after a `phonenumbers` upgrade): the entry
+    with the source's SHA-256, the normaliser digest and the row statistics of this read. Only
+    audiences whose members and settings equal the entry's qualify; nothing else of it changes."""
+    result: dict[str, AudienceState] = {}
+    for audience in keys:
+        spec, entry = declaration.audiences.get(audience), state.audiences.get(audience)
+        scan = scans.get(audience)
+        if spec is None or entry is None or scan is None or not is_file_source(spec):
+            continue
+        settings = provider_settings(declaration, spec.provider)
+        if entry.settings_digest != settings_digest(spec, settings):
+            continue
+        if entry.member_digest != scan.members.digest():
+            continue
+        source_sha256, normaliser, rows = scan.sha256, normaliser_digest(spec, key), recorded_rows(scan)
+        if (entry.source_sha256, entry.normaliser_digest, entry.rows) != (source_sha256, normaliser, rows):
+            result[audience] = dataclasses.replace(
+                entry, source_sha256=source_sha256, normaliser_digest=normaliser, rows=rows
+            )
     return result

@@ -7,6 +7,7 @@ Exit codes: 0 success / no changes; 1 error; 2 changes pending (plan --detailed-
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -30,6 +31,14 @@ COMMANDS: dict[str, str] = {
     "schema": "schema",
     "providers": "providers_cmd",
 }
+
+
+# Commands that end after one bounded piece of work run without the cyclic garbage collector: what
+# they leave in cycles is a few hundred objects whatever the size of the project (861 after a plan
+# of 1,000 audiences, and of 1,000,000 members), while the collector's passes over the objects they
+# build cost 10-20% of a plan. apply, refresh, import and emulate talk to providers for as long as
+# it takes (retries leave cycles), so they keep it.
+_WITHOUT_GC = frozenset({"validate", "plan", "show", "state", "force-unlock", "schema", "providers"})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +82,17 @@ def build_parser(only: str | None = None, *, lazy: bool = False) -> argparse.Arg
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    collecting = gc.isenabled()
+    if _requested_command(arguments) in _WITHOUT_GC:
+        gc.disable()
+    try:
+        return _run(arguments)
+    finally:
+        if collecting:
+            gc.enable()  # as it was: tests call main() in-process
+
+
+def _run(arguments: list[str]) -> int:
     wants_help = any(arg in ("-h", "--help") for arg in arguments)
     if "--version" in arguments and not wants_help and _requested_command(arguments) is None:
         return _version([a for a in arguments if a != "--version"])

@@ -7,6 +7,7 @@ rendering of such text goes through `printable`.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -46,17 +47,36 @@ def printable_lines(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
+# What `_UNSAFE` characters become in `json.dumps(..., ensure_ascii=False)`: C0 controls are escaped
+# (`\n`, `\u001b`, ...), the others are kept as they are. A match may be a false alarm (a literal
+# backslash before an `n`), never a miss.
+_UNSAFE_IN_JSON = re.compile(
+    r"\\[nrtbf]|\\u00[01]|[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+
+
 def printable_data(value: Any) -> Any:
     """A copy of JSON-like data with every string (keys included) made `printable`; the same object
-    when nothing needed escaping."""
+    when nothing needed escaping (found in one pass over its JSON text: a plan of 1,000 audiences
+    holds some 60,000 strings)."""
+    try:
+        dumped = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        dumped = None
+    if dumped is not None and not _UNSAFE_IN_JSON.search(dumped):
+        return value
+    return _printable_data(value)
+
+
+def _printable_data(value: Any) -> Any:
     if isinstance(value, str):
         return printable(value)
     if isinstance(value, dict):
-        items = [(printable_data(k), printable_data(v)) for k, v in value.items()]
+        items = [(_printable_data(k), _printable_data(v)) for k, v in value.items()]
         if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items(), strict=True)):
             return value
         return dict(items)
     if isinstance(value, list):
-        converted = [printable_data(item) for item in value]
+        converted = [_printable_data(item) for item in value]
         return value if all(a is b for a, b in zip(converted, value, strict=True)) else converted
     return value

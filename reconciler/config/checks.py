@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
+import stat
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,37 +56,48 @@ def _owners(attribute: str, item: str) -> str:
 
 class SourcePaths:
     """Source paths resolved as `Path.resolve()` would, each directory resolved once: a source's
-    path is its resolved directory joined with its name unless the name is a symbolic link."""
+    path is its resolved directory joined with its name unless the name is a symbolic link (one
+    `lstat` a source tells which, and whether it is a regular file)."""
 
     def __init__(self) -> None:
-        self._dirs: dict[Path, Path] = {}
-        self._dir_problems: dict[Path, str | None] = {}
-        self._paths: dict[tuple[Path, str], Path] = {}
+        self._dirs: dict[Path, tuple[Path, str | None]] = {}  # directory -> (resolved, problem)
+        self._found: dict[tuple[Path, str], tuple[Path, str | None, bool]] = {}
+
+    def _lookup(self, base_dir: Path, written: str) -> tuple[Path, str | None, bool]:
+        """(resolved path, why it cannot be resolved or None, whether it is a regular file)."""
+        found = self._found.get((base_dir, written))
+        if found is not None:
+            return found
+        joined = base_dir / written
+        directory = self._dirs.get(joined.parent)
+        if directory is None:
+            directory = self._dirs[joined.parent] = (resolve(joined.parent), unresolvable(joined.parent))
+        try:
+            mode: int | None = os.lstat(joined).st_mode
+        except (OSError, ValueError):
+            mode = None
+        name = joined.name
+        if directory[1] is not None:
+            found = (resolve(joined), directory[1], False)
+        elif name in ("", ".", "..") or (mode is not None and stat.S_ISLNK(mode)):
+            path = resolve(joined)
+            found = (path, unresolvable(joined), path.is_file())
+        else:
+            found = (directory[0] / name, None, mode is not None and stat.S_ISREG(mode))
+        self._found[(base_dir, written)] = found
+        return found
 
     def unresolvable(self, base_dir: Path, written: str) -> str | None:
         """Why the source `written` cannot be resolved (a symbolic link loop), or None."""
-        joined = base_dir / written
-        if joined.parent not in self._dir_problems:
-            self._dir_problems[joined.parent] = unresolvable(joined.parent)
-        problem = self._dir_problems[joined.parent]
-        if problem is None and (joined.name in ("", ".", "..") or joined.is_symlink()):
-            problem = unresolvable(joined)
-        return problem
+        return self._lookup(base_dir, written)[1]
 
     def resolve(self, base_dir: Path, written: str) -> Path:
         """The resolved path of the source `written` (relative to `base_dir`)."""
-        found = self._paths.get((base_dir, written))
-        if found is None:
-            joined = base_dir / written
-            name = joined.name
-            directory = self._dirs.get(joined.parent)
-            if directory is None:
-                directory = self._dirs[joined.parent] = resolve(joined.parent)
-            found = directory / name
-            if name in ("", ".", "..") or found.is_symlink():
-                found = resolve(joined)
-            self._paths[(base_dir, written)] = found
-        return found
+        return self._lookup(base_dir, written)[0]
+
+    def is_file(self, base_dir: Path, written: str) -> bool:
+        """Whether the source `written` is (or links to) a regular file."""
+        return self._lookup(base_dir, written)[2]
 
 
 def source_spec(audience: Mapping[str, Any], base_dir: Path, resolved: Path | None = None) -> SourceSpec:
@@ -279,7 +292,7 @@ class _Checker:
             self.report(where, f"source '{written}' cannot be opened: {loop}; fix the path or the link")
             return
         path = self.paths.resolve(self.base_dir, written)
-        if not path.is_file():
+        if not self.paths.is_file(self.base_dir, written):
             state = "is a directory" if path.is_dir() else "does not exist"
             self.report(where, f"source '{written}' {state} (looked for {path}); fix the path, "
                         "which is relative to the config file")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -51,9 +51,8 @@ _Loader.add_implicit_resolver(
 )
 
 
-@dataclass(frozen=True)
-class Mark:
-    """A 1-based line and column."""
+class Mark(NamedTuple):
+    """A 1-based line and column (a tuple: one is made for every node of the declaration)."""
 
     line: int
     col: int

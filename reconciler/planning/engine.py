@@ -159,12 +159,11 @@ def scan_sources(
     cpus = os.cpu_count() or 1
     scans: dict[str, SourceScan] = {}
     if len(small) >= POOL_MIN_SOURCES and cpus > 1:
-        # Start the pool before the progress display's thread: forking a threaded process can hang.
-        pool = multiprocessing.get_context(start_method()).Pool(min(cpus, 4))
-        total = sum(estimated_rows(s) or 0 for s in small) if shown else None
-        task = progress.start(f"{len(small):,} small sources", total) if progress is not None else None
-        rows = 0
-        with pool:
+        # The pool starts before the progress display's thread: forking a threaded process can hang.
+        with multiprocessing.get_context(start_method()).Pool(min(cpus, 4)) as pool:
+            total = sum(estimated_rows(s) or 0 for s in small) if shown else None
+            task = progress.start(f"{len(small):,} small sources", total) if progress is not None else None
+            rows = 0
             jobs = [(s, key, facts.get(s.key)) for s in small]
             for spec, result in zip(small, pool.imap(_scan_one, jobs, chunksize=8), strict=True):
                 if isinstance(result, ReconcilerError):

@@ -13,7 +13,10 @@ class LiveBar:
     """Owns a transient `Progress` (spinner, description, bar, then `columns`) when `shown`;
     nothing at all otherwise. Use as a context manager around the work it reports."""
 
-    def __init__(self, console: Console, shown: bool, *columns: ProgressColumn) -> None:
+    def __init__(
+        self, console: Console, shown: bool, *columns: ProgressColumn, auto_refresh: bool = True
+    ) -> None:
+        """`auto_refresh`: redraw from rich's own thread (False: the owner calls `refresh`)."""
         self._bar: Progress | None = None
         if shown:
             self._bar = Progress(
@@ -23,6 +26,7 @@ class LiveBar:
                 *columns,
                 console=console,
                 transient=True,
+                auto_refresh=auto_refresh,
             )
 
     def __enter__(self) -> Self:

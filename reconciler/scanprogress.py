@@ -7,6 +7,7 @@ Kept outside the executor package so that `plan` does not import the provider cl
 from __future__ import annotations
 
 import os
+import time
 
 from rich.console import Console
 from rich.progress import ProgressColumn, Task, TaskID, TimeRemainingColumn
@@ -31,11 +32,17 @@ def scan_progress_wanted(console: Console) -> bool:
 
 class ScanProgress(LiveBar):
     """The planning engine's `ScanReporter` on a console. Sources scanned together on the process
-    pool share one line. Use as a context manager around the scans; not thread-safe."""
+    pool share one line. Use as a context manager around the scans; not thread-safe.
+
+    It starts no thread (it redraws when told of rows, at most every REDRAW_SECONDS): the scans
+    start worker processes, and only a single-threaded process may start them by forking."""
+
+    REDRAW_SECONDS = 0.1
 
     def __init__(self, console: Console, *, live: bool | None = None) -> None:
         shown = scan_progress_wanted(console) if live is None else live
-        super().__init__(console, shown, _RowsColumn(), TimeRemainingColumn())
+        super().__init__(console, shown, _RowsColumn(), TimeRemainingColumn(), auto_refresh=False)
+        self._drawn = 0.0
 
     @property
     def active(self) -> bool:
@@ -46,13 +53,23 @@ class ScanProgress(LiveBar):
         """A line for one audience (or a group of small sources) expecting about `total_rows`."""
         if self._bar is None:
             return None
-        return self._bar.add_task(f"reading {label}", total=total_rows or None)
+        task = self._bar.add_task(f"reading {label}", total=total_rows or None)
+        self._redraw(force=True)
+        return task
 
     def update(self, task: TaskID | None, rows: int) -> None:
         """`rows` read so far on the line `task`."""
         if self._bar is not None and task is not None:
             self._bar.update(task, completed=rows)
+            self._redraw()
 
     def finish(self, task: TaskID | None) -> None:
         if self._bar is not None and task is not None:
             self._bar.remove_task(task)
+            self._redraw(force=True)
+
+    def _redraw(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._bar is not None and (force or now - self._drawn >= self.REDRAW_SECONDS):
+            self._drawn = now
+            self._bar.refresh()

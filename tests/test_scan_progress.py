@@ -102,3 +102,22 @@ def test_estimated_rows_of_unreadable_or_excel_sources(tmp_path: Path) -> None:
     missing = spec("m", source=SourceSpec(path=tmp_path / "none.csv", display="none.csv"))
     excel = spec("x", source=SourceSpec(path=tmp_path / "a.xlsx", display="a.xlsx"))
     assert estimated_rows(missing) is None and estimated_rows(excel) is None
+
+
+def test_the_display_starts_no_thread_so_scans_may_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scans start worker processes by forking only a single-threaded process: the display redraws
+    when told of rows instead of from a refresh thread of its own."""
+    import threading
+
+    from reconciler.sources.parallel import start_method
+
+    monkeypatch.delenv("CI", raising=False)
+    console, out = terminal()
+    before = threading.active_count()
+    with ScanProgress(console) as progress:
+        assert progress.active and threading.active_count() == before
+        task = progress.start("big", 1_000)
+        progress.update(task, 500)
+        if before == 1:
+            assert start_method() == "fork"
+    assert "500 rows" in out.getvalue()

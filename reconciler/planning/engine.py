@@ -159,7 +159,7 @@ def scan_sources(
     cpus = os.cpu_count() or 1
     scans: dict[str, SourceScan] = {}
     if len(small) >= POOL_MIN_SOURCES and cpus > 1:
-        # The pool starts before the progress display's thread: forking a threaded process can hang.
+        # start_method(): fork only while single-threaded (the scan display starts no thread).
         with multiprocessing.get_context(start_method()).Pool(min(cpus, 4)) as pool:
             total = sum(estimated_rows(s) or 0 for s in small) if shown else None
             task = progress.start(f"{len(small):,} small sources", total) if progress is not None else None

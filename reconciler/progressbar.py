@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, ProgressColumn
 
 
 class LiveBar:
@@ -19,6 +20,8 @@ class LiveBar:
         """`auto_refresh`: redraw from rich's own thread (False: the owner calls `refresh`)."""
         self._bar: Progress | None = None
         if shown:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn  # only when shown
+
             self._bar = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),

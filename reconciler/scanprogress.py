@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import os
 import time
-
-from rich.console import Console
-from rich.progress import ProgressColumn, Task, TaskID, TimeRemainingColumn
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from reconciler.progressbar import LiveBar
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import ProgressColumn, TaskID
 
-class _RowsColumn(ProgressColumn):
-    """`12,345 rows, 48,000 rows/s`."""
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        rate = f", {speed:,.0f} rows/s" if speed else ""
-        return Text(f"{int(task.completed):,} rows{rate}")
+def _columns() -> tuple[ProgressColumn, ...]:
+    """Rows read (`12,345 rows, 48,000 rows/s`) and time left; rich.progress is imported only
+    when a display is shown."""
+    from rich.progress import ProgressColumn, Task, TimeRemainingColumn
+    from rich.text import Text
+
+    class RowsColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            rate = f", {speed:,.0f} rows/s" if speed else ""
+            return Text(f"{int(task.completed):,} rows{rate}")
+
+    return RowsColumn(), TimeRemainingColumn()
 
 
 def scan_progress_wanted(console: Console) -> bool:
@@ -41,7 +48,7 @@ class ScanProgress(LiveBar):
 
     def __init__(self, console: Console, *, live: bool | None = None) -> None:
         shown = scan_progress_wanted(console) if live is None else live
-        super().__init__(console, shown, _RowsColumn(), TimeRemainingColumn(), auto_refresh=False)
+        super().__init__(console, shown, *(_columns() if shown else ()), auto_refresh=False)
         self._drawn = 0.0
 
     @property

@@ -129,7 +129,7 @@ def test_interrupted_apply_warns(config: Path) -> None:
     assert any("interrupted during create" in w for w in buyers.warnings)
 
 
-def many_specs(tmp_path: Path, count: int = 10) -> list[AudienceSpec]:
+def many_specs(tmp_path: Path, count: int = 30) -> list[AudienceSpec]:
     """`count` small sources: enough for scan_sources to use its process pool."""
     specs = []
     for n in range(count):
@@ -184,4 +184,4 @@ def test_pooled_scans_do_not_fork_a_threaded_process(tmp_path: Path) -> None:
     finally:
         stop.set()
         other.join()
-    assert [pooled[f"a{n}"].member_count for n in range(10)] == [n + 1 for n in range(10)]
+    assert [pooled[f"a{n}"].member_count for n in range(30)] == [n + 1 for n in range(30)]

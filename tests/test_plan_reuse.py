@@ -51,7 +51,7 @@ class Reads:
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Reads]:
     """Count scans (`scan_source`) and every text open of a source (`csvread._open_text`, which
-    both the header check and the scanner go through). Plans here have fewer than 8 sources, so
+    both the header check and the scanner go through). Plans here have fewer than 24 sources, so
     every scan runs in this process."""
     seen = Reads()
     real_scan, real_open = scan.scan_source, csvread._open_text

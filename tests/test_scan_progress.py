@@ -88,14 +88,14 @@ def test_scans_report_rows_per_audience(tmp_path: Path) -> None:
 
 def test_many_small_sources_share_one_line(tmp_path: Path) -> None:
     specs = []
-    for n in range(9):
+    for n in range(25):
         path = tmp_path / f"s{n}.csv"
         write_csv(path, "Mobile,First", [f"{phone(n * 10 + i)},N" for i in range(5)])
         specs.append(spec(f"s{n}", source=SourceSpec(path=path, display=f"s{n}.csv")))
     recorder = Recorder()
     scan_sources(specs, b"k", progress=recorder)
-    assert list(recorder.lines.values()) == ["9 small sources"]
-    assert recorder.rows[0][-1] == 45 and recorder.totals[0] == 45
+    assert list(recorder.lines.values()) == ["25 small sources"]
+    assert recorder.rows[0][-1] == 125 and recorder.totals[0] == 125
 
 
 def test_estimated_rows_of_unreadable_or_excel_sources(tmp_path: Path) -> None:

@@ -242,12 +242,7 @@ class StateStore:
             )
         if not state.fingerprint_key and not state.fingerprint_key_check:
             self.fingerprint_key(state)
-        members_dir = self.directory / MEMBERS_DIR
-        history_dir = self.directory / HISTORY_DIR
-        members_dir.mkdir(parents=True, exist_ok=True)
-        history_dir.mkdir(exist_ok=True)
-        if not (self.directory / ".gitignore").exists():
-            atomic_write(self.directory / ".gitignore", _GITIGNORE)
+        members_dir, history_dir = self._prepare_directory()
 
         digests = {key: member_set.digest() for key, member_set in sets.items()}
         for key, member_set in sets.items():
@@ -381,15 +376,21 @@ class StateStore:
                 raise StateError(f"cannot read the member file {path}: {exc.strerror}") from exc
         return Snapshot(found[1] if found else None, history, members)
 
+    def _prepare_directory(self) -> tuple[Path, Path]:
+        """Create the state directory's member and history folders and its .gitignore; returns
+        (members folder, history folder)."""
+        members_dir = self.directory / MEMBERS_DIR
+        history_dir = self.directory / HISTORY_DIR
+        members_dir.mkdir(parents=True, exist_ok=True)
+        history_dir.mkdir(exist_ok=True)
+        if not (self.directory / ".gitignore").exists():
+            atomic_write(self.directory / ".gitignore", _GITIGNORE)
+        return members_dir, history_dir
+
     def restore(self, snapshot: Snapshot) -> None:
         """Replace the state in this directory by `snapshot` (history keeps its order by mtime)."""
         try:
-            members_dir = self.directory / MEMBERS_DIR
-            history_dir = self.directory / HISTORY_DIR
-            members_dir.mkdir(parents=True, exist_ok=True)
-            history_dir.mkdir(exist_ok=True)
-            if not (self.directory / ".gitignore").exists():
-                atomic_write(self.directory / ".gitignore", _GITIGNORE)
+            members_dir, history_dir = self._prepare_directory()
             for path in [*history_dir.glob("*.json"), *members_dir.glob("*.fp")]:
                 path.unlink()
             self.state_file.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hostile_support import addresses, hostile
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -47,6 +48,16 @@ def test_masked_provider_messages_hide_every_phone_and_address(values: list[str]
     shown = mask_pii(message)
     for found in addresses(message):
         assert found not in shown
+
+
+@pytest.mark.parametrize(
+    "glued", ["ann@x.com+bob@y.com", "+14155550123+14155550124", "+@0.0+@0.0", "a@b.co,c@d.co"]
+)
+def test_values_glued_together_in_a_provider_message_are_all_masked(glued: str) -> None:
+    shown = mask_pii(f"rejected: {glued}.")
+    assert shown.startswith("rejected: ") and not re.search(r"\d{5}|\w@", shown)
+    for part in re.split(r"(?<=\w)(?=\+)|,", glued):
+        assert part not in shown
 
 
 def test_documented_examples() -> None:

@@ -14,14 +14,17 @@ if TYPE_CHECKING:
     import httpx
 
 MAX_MESSAGE_CHARS = 300
-# each starts only where a run of its characters starts: linear, even on a million-digit message
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\d+])\+?\d[\d ()-]{6,}\d")
+# Each matches a whole run of its characters, starting only where the run starts: linear even on a
+# million-digit message, and values glued together ("ann@x.com+bob@y.com", "+1415…+1415…") are
+# masked as one, never the first alone.
+_EMAIL_RUN = re.compile(r"(?<![\w.+@-])[\w.+@-]+")
+_PHONE = re.compile(r"(?<![\d+])\+?\d[\d ()+-]{6,}\d")
 
 
 def mask_pii(text: str) -> str:
-    """Mask anything in a provider message that looks like a phone number or e-mail address."""
-    text = _EMAIL.sub(lambda m: mask(m.group(0)), text)
+    """Mask anything in a provider message that looks like a phone number or e-mail address (any
+    run of address characters holding an '@')."""
+    text = _EMAIL_RUN.sub(lambda m: mask(m.group(0)) if "@" in m.group(0) else m.group(0), text)
     return _PHONE.sub(lambda m: mask(m.group(0)), text)
 
 
